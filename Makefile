@@ -1,0 +1,86 @@
+# netharness — build, set-up, tests.
+#   make          build the C module (build/netharness/core.so)
+#   make demo     set up (Debian packages) and run the seed's UDP server and client
+#   make test     set up and run every spec, then again under ASan + UBSan
+#   make install  install the module for every Lua 5.4 script on this machine
+
+CC      ?= cc
+LUA     ?= lua5.4
+LUA_INC ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden
+LDLIBS   = -lev -lpthread
+
+CORE_SRC = $(wildcard core/*.c)
+BIND_SRC = $(wildcard bindings/*.c)
+HEADERS  = $(wildcard core/*.h bindings/*.h)
+SRC      = $(CORE_SRC) $(BIND_SRC)
+
+MODULE      = build/netharness/core.so
+ASAN_MODULE = build-asan/netharness/core.so
+SAN_FLAGS   = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+PREFIX     ?= /usr/local
+LUA_LIBDIR  = $(PREFIX)/lib/lua/5.4
+LUA_SHARE   = $(PREFIX)/share/lua/5.4
+
+DEB_PKGS = lua5.4 liblua5.4-dev libev-dev lua-busted pkg-config socat python3
+
+.PHONY: all deps demo test test-plain test-asan install uninstall clean
+
+all: $(MODULE)
+
+$(MODULE): $(SRC) $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LUA_INC) -shared -o $@ $(SRC) $(LDLIBS)
+
+$(ASAN_MODULE): $(SRC) $(HEADERS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(filter-out -O2 -O3,$(CFLAGS)) $(SAN_FLAGS) $(LUA_INC) -shared -o $@ $(SRC) $(LDLIBS)
+
+# Install what is missing (needs root or sudo), then make `lua` mean Lua 5.4:
+# installing lua-busted may pull in Lua 5.1 and point `lua` at it.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing || exit 1; \
+	fi
+	@if [ "$$(readlink -f /usr/bin/lua 2>/dev/null)" != /usr/bin/lua5.4 ]; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO update-alternatives --set lua-interpreter /usr/bin/lua5.4 >/dev/null && \
+	  echo "lua now runs Lua 5.4"; fi
+
+demo: deps all
+	@sh scripts/demo.sh
+
+# The whole suite twice: as built, then with AddressSanitizer and
+# UndefinedBehaviorSanitizer (the instrumented module loaded into lua5.4 with
+# the sanitizer runtime preloaded). The last line is the total.
+test: deps all $(ASAN_MODULE)
+	@sh spec/run.sh
+
+test-plain: all
+	@NH_SPEC_PASSES=plain sh spec/run.sh
+
+test-asan: $(ASAN_MODULE)
+	@NH_SPEC_PASSES=asan sh spec/run.sh
+
+install: all
+	install -d $(LUA_LIBDIR)/netharness $(LUA_SHARE)/netharness
+	install -m 0755 $(MODULE) $(LUA_LIBDIR)/netharness/core.so
+	install -m 0644 bindings/netharness.lua $(LUA_SHARE)/netharness.lua
+	for f in lua/netharness/*.lua; do [ -e "$$f" ] && install -m 0644 $$f $(LUA_SHARE)/netharness/; done; true
+	# Under another Lua, `require "netharness"` says which Lua it needs.
+	for v in 5.1 5.2 5.3; do install -d $(PREFIX)/share/lua/$$v && \
+	  install -m 0644 bindings/netharness.lua $(PREFIX)/share/lua/$$v/netharness.lua; done
+
+uninstall:
+	rm -rf $(LUA_LIBDIR)/netharness $(LUA_SHARE)/netharness $(LUA_SHARE)/netharness.lua
+	for v in 5.1 5.2 5.3; do rm -f $(PREFIX)/share/lua/$$v/netharness.lua; done
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,415 @@
+/*
+ * Conn: a TCP connection (dialled or accepted) or a dialled UDP socket, like
+ * Go's net.Conn. TCP reads go through the connection's buffer in C, so
+ * read_line, read_until and read_full never make Lua scan bytes; write sends
+ * everything or fails, waiting while the kernel's buffer is full.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "nh.h"
+
+enum { M_READ, M_LINE, M_UNTIL, M_FULL };
+
+static int is_again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+
+static int conn_fail(lua_State *L, nh_lsock *ls, const char *op, int kind, const char *sys, int e)
+{
+    return nh_fail(L, op, ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), kind, sys, e, NULL);
+}
+
+static nh_lsock *check_conn(lua_State *L)
+{
+    return nh_check_sock(L, 1, NH_K_CONN);
+}
+
+static nh_lsock *check_tcp(lua_State *L, const char *method)
+{
+    nh_lsock *ls = check_conn(L);
+    if (!nh_net_is_stream(ls->s.net))
+        luaL_error(L, "%s needs a tcp connection (this one is %s)", method, nh_net_name(ls->s.net));
+    return ls;
+}
+
+/* ---- buffered reads ---- */
+
+/* Take n bytes off the buffer as a string; the rest stays ours. */
+static void take(lua_State *L, nh_rbuf *b, size_t n, size_t keep)
+{
+    lua_pushlstring(L, nh_rbuf_peek(b), keep);
+    nh_rbuf_consume(b, n);
+}
+
+/* Answer from what is buffered: results pushed (>0), or 0 to read more. */
+static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
+{
+    nh_rbuf *b = &ls->s.rbuf;
+    size_t len = nh_rbuf_len(b), at;
+    switch (mode) {
+    case M_READ: {
+        size_t max = (size_t)lua_tointeger(L, 2);
+        if (len == 0)
+            return 0;
+        take(L, b, len < max ? len : max, len < max ? len : max);
+        return 1;
+    }
+    case M_FULL: {
+        size_t n = (size_t)lua_tointeger(L, 2);
+        if (len < n)
+            return 0;
+        take(L, b, n, n);
+        return 1;
+    }
+    default: {
+        size_t dlen;
+        const char *delim = mode == M_LINE ? "\n" : lua_tolstring(L, 2, &dlen);
+        if (mode == M_LINE)
+            dlen = 1;
+        at = nh_rbuf_find(b, delim, dlen, *scanned);
+        if (at) {
+            size_t keep = at;
+            if (mode == M_LINE) {
+                keep--;                                  /* "\n" */
+                if (keep > 0 && nh_rbuf_peek(b)[keep - 1] == '\r')
+                    keep--;                              /* "\r\n" */
+            }
+            take(L, b, at, keep);
+            return 1;
+        }
+        *scanned = len;
+        if (len >= ls->line_limit) {
+            lua_pushnil(L);
+            nh_push_operror(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), NH_ERR_TEXT,
+                            lua_pushfstring(L, "buffer full: no %s within %d bytes",
+                                            mode == M_LINE ? "end of line" : "delimiter",
+                                            (int)ls->line_limit),
+                            0, "EBUFFULL");
+            lua_remove(L, -2);
+            return 2;
+        }
+        return 0;
+    }
+    }
+}
+
+/* The stream ended: Go's io.EOF, or io.ErrUnexpectedEOF mid-message, with
+ * whatever partial data there was as a third value. */
+static int at_eof(lua_State *L, nh_lsock *ls, int mode)
+{
+    nh_rbuf *b = &ls->s.rbuf;
+    size_t len = nh_rbuf_len(b);
+    if (len == 0)
+        return nh_push_eof(L, 0);
+    nh_push_eof(L, mode == M_FULL);
+    take(L, b, len, len);
+    return 3;
+}
+
+static int read_k(lua_State *L, int status, lua_KContext ctx)
+{
+    nh_lsock *ls = check_conn(L);
+    nh_rbuf *b = &ls->s.rbuf;
+    int mode = (int)(ctx & 3);
+    size_t scanned = (size_t)ctx >> 2;
+    double call_deadline = lua_tonumber(L, 4);
+    int st = NH_K_STATUS(L, status);
+    for (;;) {
+        int r;
+        if (st != NH_WAKE_READY)
+            return nh_fail_wake(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
+        if ((r = satisfy(L, ls, mode, &scanned)) > 0) {
+            if (nh_rbuf_settle(b) < 0)
+                return conn_fail(L, ls, "read", NH_ERR_SYS, "read", ENOMEM);
+            return r;
+        }
+        if (!nh_socket_is_open(&ls->s))
+            return conn_fail(L, ls, "read", NH_ERR_CLOSED, NULL, 0);
+        if (nh_side_expired(&ls->s.rd)) {
+            nh_rbuf_settle(b);
+            return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
+        }
+        size_t want = 0;
+        if (mode == M_READ)
+            want = (size_t)lua_tointeger(L, 2);
+        else if (mode == M_FULL)
+            want = (size_t)lua_tointeger(L, 2) - nh_rbuf_len(b);
+        ssize_t n = nh_rbuf_fill(b, nh_socket_read_cb, &ls->s, want);
+        if (n > 0)
+            continue;
+        if (n == 0)
+            return at_eof(L, ls, mode);
+        int e = errno;
+        if (nh_rbuf_settle(b) < 0)
+            e = ENOMEM;
+        if (!is_again(e))
+            return conn_fail(L, ls, "read", NH_ERR_SYS, "read", e);
+        nh_block blk;
+        nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
+        ctx = (lua_KContext)(((lua_Unsigned)scanned << 2) | (lua_Unsigned)mode);
+        st = nh_suspend(L, &blk, ctx, read_k);
+    }
+}
+
+static int start_read(lua_State *L, int mode)
+{
+    double deadline = nh_opt_timeout(L, 3);
+    lua_settop(L, 3);
+    lua_pushnumber(L, deadline);
+    return read_k(L, LUA_OK, mode);
+}
+
+/* ---- UDP conn: one datagram per read/write ---- */
+
+static char dgram[65536];
+
+static int udp_read_k(lua_State *L, int status, lua_KContext ctx)
+{
+    nh_lsock *ls = check_conn(L);
+    size_t max = (size_t)lua_tointeger(L, 2);
+    double call_deadline = lua_tonumber(L, 4);
+    int st = NH_K_STATUS(L, status);
+    for (;;) {
+        if (st != NH_WAKE_READY)
+            return nh_fail_wake(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
+        if (!nh_socket_is_open(&ls->s))
+            return conn_fail(L, ls, "read", NH_ERR_CLOSED, NULL, 0);
+        if (nh_side_expired(&ls->s.rd))
+            return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
+        int truncated;
+        ssize_t n = nh_socket_recvfrom(&ls->s, dgram, max, NULL, &truncated);
+        if (n >= 0) {
+            lua_pushlstring(L, dgram, (size_t)n);
+            lua_pushboolean(L, truncated);
+            return 2;
+        }
+        if (!is_again(errno))
+            return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
+        nh_block blk;
+        nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
+        st = nh_suspend(L, &blk, ctx, udp_read_k);
+    }
+}
+
+/* conn:read([max [, timeout]]) -> data | nil, err   (udp: data, truncated) */
+static int l_read(lua_State *L)
+{
+    nh_lsock *ls = check_conn(L);
+    int udp = !nh_net_is_stream(ls->s.net);
+    lua_Integer max = luaL_optinteger(L, 2, 65536);
+    luaL_argcheck(L, max >= 1 && (!udp || max <= 65536), 2,
+                  udp ? "max must be between 1 and 65536" : "max must be at least 1");
+    lua_pushinteger(L, max);
+    lua_replace(L, 2);
+    if (!udp)
+        return start_read(L, M_READ);
+    double deadline = nh_opt_timeout(L, 3);
+    lua_settop(L, 3);
+    lua_pushnumber(L, deadline);
+    return udp_read_k(L, LUA_OK, 0);
+}
+
+/* conn:read_line([timeout]) -> line without "\n" or "\r\n" | nil, err [, partial] */
+static int l_read_line(lua_State *L)
+{
+    check_tcp(L, "read_line");
+    lua_settop(L, 2);
+    lua_pushnil(L);
+    lua_insert(L, 2);
+    return start_read(L, M_LINE);
+}
+
+/* conn:read_until(delimiter [, timeout]) -> data ending with delimiter | nil, err [, partial] */
+static int l_read_until(lua_State *L)
+{
+    check_tcp(L, "read_until");
+    size_t dlen;
+    luaL_checklstring(L, 2, &dlen);
+    luaL_argcheck(L, dlen > 0, 2, "delimiter must not be empty");
+    return start_read(L, M_UNTIL);
+}
+
+/* conn:read_full(n [, timeout]) -> exactly n bytes | nil, err [, partial] */
+static int l_read_full(lua_State *L)
+{
+    check_tcp(L, "read_full");
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 0, 2, "byte count must not be negative");
+    if (n == 0) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    return start_read(L, M_FULL);
+}
+
+static int l_set_line_limit(lua_State *L)
+{
+    nh_lsock *ls = check_tcp(L, "set_line_limit");
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 1, 2, "limit must be at least 1 byte");
+    ls->line_limit = (size_t)n;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- writes ---- */
+
+static int write_k(lua_State *L, int status, lua_KContext ctx)
+{
+    nh_lsock *ls = check_conn(L);
+    size_t len, off = (size_t)ctx;
+    const char *data = lua_tolstring(L, 2, &len);
+    double call_deadline = lua_tonumber(L, 4);
+    int st = NH_K_STATUS(L, status);
+    int stream = nh_net_is_stream(ls->s.net);
+    for (;;) {
+        int r = 0;
+        if (st != NH_WAKE_READY)
+            r = nh_fail_wake(L, "write", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
+        else if (!nh_socket_is_open(&ls->s))
+            r = conn_fail(L, ls, "write", NH_ERR_CLOSED, NULL, 0);
+        else if (nh_side_expired(&ls->s.wr))
+            r = conn_fail(L, ls, "write", NH_ERR_TIMEOUT, NULL, 0);
+        if (r) {
+            lua_pushinteger(L, (lua_Integer)off);   /* what did get written */
+            return 3;
+        }
+        ssize_t n = nh_socket_send(&ls->s, data + off, len - off);
+        if (n >= 0) {
+            off += (size_t)n;
+            if (off == len || !stream) {
+                lua_pushinteger(L, (lua_Integer)off);
+                return 1;
+            }
+            continue;
+        }
+        if (!is_again(errno)) {
+            conn_fail(L, ls, "write", NH_ERR_SYS, "write", errno);
+            lua_pushinteger(L, (lua_Integer)off);
+            return 3;
+        }
+        nh_block blk;
+        nh_socket_wait(&ls->s, &ls->s.wr, nh_wait_begin(L, &blk), call_deadline);
+        st = nh_suspend(L, &blk, (lua_KContext)off, write_k);
+    }
+}
+
+/* conn:write(data [, timeout]) -> #data | nil, err, bytes_written */
+static int l_write(lua_State *L)
+{
+    check_conn(L);
+    luaL_checkstring(L, 2);
+    double deadline = nh_opt_timeout(L, 3);
+    lua_settop(L, 3);
+    lua_pushnumber(L, deadline);
+    return write_k(L, LUA_OK, 0);
+}
+
+static int l_close_write(lua_State *L)
+{
+    nh_lsock *ls = check_tcp(L, "close_write");
+    if (!nh_socket_is_open(&ls->s))
+        return conn_fail(L, ls, "close", NH_ERR_CLOSED, NULL, 0);
+    if (nh_socket_shutdown_write(&ls->s) < 0)
+        return conn_fail(L, ls, "close", NH_ERR_SYS, "shutdown", errno);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* ---- dial(network, address [, timeout]) ----
+ * Stack: 1 network, 2 address, 3 timeout, 4 deadline, 5 the Conn, 6.. candidate
+ * Addrs (one literal, or what the lookup found). ctx: candidate index << 1 |
+ * connect-in-progress. */
+
+static int dial_k(lua_State *L, int status, lua_KContext ctx)
+{
+    nh_lsock *ls = nh_check_sock(L, 5, NH_K_CONN);
+    int idx = (int)(ctx >> 1), connecting = (int)(ctx & 1);
+    int net = ls->s.net, last = lua_gettop(L);
+    double deadline = lua_tonumber(L, 4);
+    int st = connecting ? NH_K_STATUS(L, status) : NH_WAKE_READY;
+    const char *sys;
+    for (;;) {
+        const nh_addr *to = nh_to_addr(L, idx);
+        if (connecting) {
+            if (st != NH_WAKE_READY) {
+                nh_socket_close(&ls->s);
+                return nh_fail_wake(L, "dial", net, NULL, to, st);
+            }
+            if (nh_socket_connect_result(&ls->s, &sys) == 0) {
+                lua_settop(L, 5);
+                return 1;
+            }
+            int e = errno;
+            nh_socket_close(&ls->s);
+            if (idx == last)
+                return nh_fail(L, "dial", net, NULL, to, NH_ERR_SYS, sys, e, NULL);
+            to = nh_to_addr(L, ++idx);
+            connecting = 0;
+        }
+        if (deadline > 0 && nh_now() >= deadline)
+            return nh_fail(L, "dial", net, NULL, to, NH_ERR_TIMEOUT, NULL, 0, NULL);
+        int r = nh_socket_connect(&ls->s, to, &sys);
+        if (r == 0) {
+            lua_settop(L, 5);
+            return 1;
+        }
+        if (r < 0) {
+            if (idx == last)
+                return nh_fail(L, "dial", net, NULL, to, NH_ERR_SYS, sys, errno, NULL);
+            idx++;
+            continue;
+        }
+        nh_block blk;
+        nh_socket_wait(&ls->s, &ls->s.wr, nh_wait_begin(L, &blk), deadline);
+        connecting = 1;
+        st = nh_suspend(L, &blk, ((lua_KContext)idx << 1) | 1, dial_k);
+    }
+}
+
+static int dial_lookup_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    if (lua_isnil(L, 6))
+        return nh_fail(L, "dial", nh_check_net(L, 1), NULL, NULL, NH_ERR_TEXT, lua_tostring(L, 7),
+                       0, lua_tostring(L, 8));
+    return dial_k(L, LUA_OK, 6 << 1);
+}
+
+static int l_dial(lua_State *L)
+{
+    int net = nh_check_net(L, 1);
+    double deadline = nh_opt_timeout(L, 3);
+    char host[NH_HOST_MAX];
+    int port;
+    nh_addr a;
+    lua_settop(L, 3);
+    lua_pushnumber(L, deadline);
+    int r = nh_check_addr(L, 2, net, 0, &a, host, sizeof host, &port);
+    nh_sock_new(L, NH_K_CONN, net);
+    if (r == 1) {
+        nh_push_addr(L, &a, net);
+        return dial_k(L, LUA_OK, 6 << 1);
+    }
+    if (r < 0)
+        return nh_fail(L, "dial", net, NULL, NULL, NH_ERR_TEXT,
+                       lua_pushfstring(L, "address %s: no suitable address found", host), 0,
+                       "EAFNOSUPPORT");
+    return nh_lookup_call(L, net, host, port, 0, deadline, 0, dial_lookup_k);
+}
+
+void nh_conn_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"read", l_read},
+        {"read_line", l_read_line},
+        {"read_until", l_read_until},
+        {"read_full", l_read_full},
+        {"write", l_write},
+        {"close_write", l_close_write},
+        {"set_line_limit", l_set_line_limit},
+        {NULL, NULL}};
+    nh_add_methods(L, NH_CONN, methods);
+    lua_pushcfunction(L, l_dial);
+    lua_setfield(L, -2, "dial");
+}

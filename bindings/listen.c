@@ -1,0 +1,100 @@
+/*
+ * Listener: net.Listen's TCP listening socket and its accept().
+ */
+#include <errno.h>
+
+#include "nh.h"
+
+static int check_stream_net(lua_State *L, int arg)
+{
+    int net = nh_check_net(L, arg);
+    if (!nh_net_is_stream(net))
+        luaL_argerror(L, arg, lua_pushfstring(L, "listen needs tcp, tcp4 or tcp6 (got %s; "
+                                                 "use listen_packet for udp)", nh_net_name(net)));
+    return net;
+}
+
+static int listen_at(lua_State *L, int net, const nh_addr *a)
+{
+    const char *sys;
+    nh_lsock *ls = nh_sock_new(L, NH_K_LISTENER, net);
+    if (nh_socket_listen(&ls->s, a, &sys) < 0)
+        return nh_fail(L, "listen", net, NULL, a, NH_ERR_SYS, sys, errno, NULL);
+    return 1;
+}
+
+static int listen_k(lua_State *L, int status, lua_KContext ctx)
+{
+    int net = check_stream_net(L, 1);
+    (void)status;
+    (void)ctx;
+    if (lua_isnil(L, 3))
+        return nh_fail(L, "listen", net, NULL, NULL, NH_ERR_TEXT, lua_tostring(L, 4), 0,
+                       lua_tostring(L, 5));
+    return listen_at(L, net, nh_to_addr(L, 3));
+}
+
+/* listen(network, address) -> Listener | nil, err */
+static int l_listen(lua_State *L)
+{
+    int net = check_stream_net(L, 1);
+    char host[NH_HOST_MAX];
+    int port;
+    nh_addr a;
+    lua_settop(L, 2);
+    int r = nh_check_addr(L, 2, net, 1, &a, host, sizeof host, &port);
+    if (r == 1)
+        return listen_at(L, net, &a);
+    if (r < 0)
+        return nh_fail(L, "listen", net, NULL, NULL, NH_ERR_TEXT,
+                       lua_pushfstring(L, "address %s: no suitable address found", host), 0,
+                       "EAFNOSUPPORT");
+    return nh_lookup_call(L, net, host, port, 1, 0, 0, listen_k);
+}
+
+/* listener:accept([timeout]) -> Conn | nil, err
+ * Stack: 1 listener, 2 timeout, 3 deadline, 4 the Conn to fill. */
+static int accept_k(lua_State *L, int status, lua_KContext ctx)
+{
+    nh_lsock *ln = nh_check_sock(L, 1, NH_K_LISTENER);
+    nh_lsock *c = nh_check_sock(L, 4, NH_K_CONN);
+    double call_deadline = lua_tonumber(L, 3);
+    int st = NH_K_STATUS(L, status);
+    const nh_addr *local = nh_sock_laddr(ln);
+    const char *sys;
+    for (;;) {
+        if (st != NH_WAKE_READY)
+            return nh_fail_wake(L, "accept", ln->s.net, NULL, local, st);
+        if (!nh_socket_is_open(&ln->s))
+            return nh_fail(L, "accept", ln->s.net, NULL, local, NH_ERR_CLOSED, NULL, 0, NULL);
+        if (nh_side_expired(&ln->s.rd))
+            return nh_fail(L, "accept", ln->s.net, NULL, local, NH_ERR_TIMEOUT, NULL, 0, NULL);
+        if (nh_socket_accept(&ln->s, &c->s, &sys) == 0)
+            return 1;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return nh_fail(L, "accept", ln->s.net, NULL, local, NH_ERR_SYS, sys, errno, NULL);
+        nh_block blk;
+        nh_socket_wait(&ln->s, &ln->s.rd, nh_wait_begin(L, &blk), call_deadline);
+        st = nh_suspend(L, &blk, ctx, accept_k);
+    }
+}
+
+static int l_accept(lua_State *L)
+{
+    nh_lsock *ln = nh_check_sock(L, 1, NH_K_LISTENER);
+    double deadline = nh_opt_timeout(L, 2);
+    lua_settop(L, 2);
+    lua_pushnumber(L, deadline);
+    nh_sock_new(L, NH_K_CONN, ln->s.net);
+    return accept_k(L, LUA_OK, 0);
+}
+
+void nh_listen_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"accept", l_accept},
+        {NULL, NULL}};
+    nh_add_methods(L, NH_LISTENER, methods);
+    lua_pushcfunction(L, l_listen);
+    lua_setfield(L, -2, "listen");
+}

@@ -1,0 +1,115 @@
+/*
+ * What the binding files share: the loop, the way a Lua call waits, error and
+ * address objects, and the socket userdata.
+ *
+ * A call that must wait for the network asks nh_wait_begin for a waiter, parks
+ * it (on a socket side, a lookup, a task), and returns nh_wait_end(L, ...). In a
+ * task (a coroutine started by netharness.spawn) that yields to the loop; the
+ * continuation k runs when the waiter is woken and finishes the call exactly as
+ * the fast path does. Anywhere else (the main chunk, a plain coroutine, a
+ * non-yieldable C boundary) it runs the loop until the waiter is woken, then
+ * calls k itself, so the same script line works in both places.
+ */
+#ifndef NH_BINDINGS_H
+#define NH_BINDINGS_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "../core/addr.h"
+#include "../core/socket.h"
+#include "../core/wait.h"
+
+#define NH_PACKETCONN "netharness.PacketConn"
+#define NH_CONN "netharness.Conn"
+#define NH_LISTENER "netharness.Listener"
+#define NH_ADDR "netharness.Addr"
+#define NH_TASK "netharness.Task"
+#define NH_ERROR "netharness.Error"
+
+struct ev_loop *nh_loop(void);
+
+/* ---- waiting (task.c) ---- */
+
+typedef struct nh_block {
+    nh_waiter w;
+    int done;
+} nh_block;
+
+/* The waiter this call should park: the running task's, or blk's. */
+nh_waiter *nh_wait_begin(lua_State *L, nh_block *blk);
+/* After parking the waiter: in a task, yield (never returns; k(L, LUA_YIELD,
+ * ctx) runs when the waiter is woken, and reads the outcome with
+ * nh_wait_status). Elsewhere, run the loop until the waiter is woken and return
+ * how the wait ended (enum nh_wake), so the caller loops without recursion. */
+int nh_suspend(lua_State *L, nh_block *blk, lua_KContext ctx, lua_KFunction k);
+/* In a continuation after a yield: how the wait ended. */
+int nh_wait_status(lua_State *L);
+/* The wake status a continuation starts from: READY on the first call. */
+#define NH_K_STATUS(L, status) ((status) == LUA_YIELD ? nh_wait_status(L) : NH_WAKE_READY)
+
+/* ---- errors (errors.c) ---- */
+
+enum nh_errkind { NH_ERR_SYS, NH_ERR_TIMEOUT, NH_ERR_CLOSED, NH_ERR_TEXT };
+
+/* Push a Go *net.OpError-shaped error object. source and addr may be NULL. For
+ * NH_ERR_SYS, sys names the call and errnum the errno; for NH_ERR_TEXT, sys is
+ * the whole message and code its short name. */
+void nh_push_operror(lua_State *L, const char *op, int net, const nh_addr *source,
+                     const nh_addr *addr, int kind, const char *sys, int errnum,
+                     const char *code);
+/* nil, err — the usual failure return. */
+int nh_fail(lua_State *L, const char *op, int net, const nh_addr *source, const nh_addr *addr,
+            int kind, const char *sys, int errnum, const char *code);
+/* The wake status of a wait that did not end READY, as an error return. */
+int nh_fail_wake(lua_State *L, const char *op, int net, const nh_addr *source,
+                 const nh_addr *addr, int status);
+/* nil, netharness.EOF (or ErrUnexpectedEOF) */
+int nh_push_eof(lua_State *L, int unexpected);
+void nh_errors_open(lua_State *L);
+
+/* ---- addresses (addr.c) ---- */
+
+void nh_push_addr(lua_State *L, const nh_addr *a, int net);
+const nh_addr *nh_to_addr(lua_State *L, int idx);  /* NULL if not an Addr */
+/* Read an address argument: an Addr object or a literal string. Returns 1 when
+ * *out is set, 0 when the string names a host that needs a lookup (host and
+ * port are then set). Raises on malformed text. */
+int nh_check_addr(lua_State *L, int arg, int net, int passive, nh_addr *out,
+                  char *host, size_t hostcap, int *port);
+int nh_check_net(lua_State *L, int arg);
+/* Look host up (yielding); on return the stack has the Addr objects found
+ * (nil, err on failure) above `base`; continues in k. */
+int nh_lookup_call(lua_State *L, int net, const char *host, int port, int passive,
+                   double deadline, lua_KContext ctx, lua_KFunction k);
+void nh_addr_open(lua_State *L);
+
+/* ---- sockets (sock.c) ---- */
+
+typedef struct nh_lsock {
+    nh_socket s;
+    int kind;            /* NH_K_PACKET, NH_K_CONN, NH_K_LISTENER */
+    size_t line_limit;   /* read_line / read_until give up past this many bytes */
+    nh_addr last_from;   /* sender of the last datagram; its Addr is user value 1 */
+} nh_lsock;
+
+#define NH_DEFAULT_LINE_LIMIT (1024 * 1024)
+
+enum { NH_K_PACKET, NH_K_CONN, NH_K_LISTENER };
+
+nh_lsock *nh_sock_new(lua_State *L, int kind, int net);
+nh_lsock *nh_check_sock(lua_State *L, int idx, int kind);
+nh_lsock *nh_check_any_sock(lua_State *L, int idx);
+/* Go's errors name the local address as Source and the peer as Addr. */
+const nh_addr *nh_sock_laddr(const nh_lsock *ls);
+const nh_addr *nh_sock_raddr(const nh_lsock *ls);
+/* Optional trailing timeout argument -> absolute deadline (0 for none). */
+double nh_opt_timeout(lua_State *L, int arg);
+void nh_add_methods(lua_State *L, const char *tname, const luaL_Reg *methods);
+void nh_sock_open(lua_State *L);
+void nh_conn_open(lua_State *L);
+void nh_packet_open(lua_State *L);
+void nh_listen_open(lua_State *L);
+void nh_task_open(lua_State *L);
+
+#endif

@@ -1,0 +1,205 @@
+/*
+ * PacketConn: net.ListenPacket's unconnected UDP socket, read_from / write_to.
+ *
+ * One datagram per call both ways. Datagrams are received into one static
+ * buffer and become a Lua string once; the sender's Addr object is reused
+ * while the sender stays the same, so an echo loop allocates one string per
+ * datagram and nothing else.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "nh.h"
+
+#define NH_DGRAM_MAX 65536
+static char dgram[NH_DGRAM_MAX];
+
+static int is_again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+
+/* listen_packet(network, address) */
+
+static int listen_packet_at(lua_State *L, int net, const nh_addr *a)
+{
+    const char *sys;
+    nh_lsock *ls = nh_sock_new(L, NH_K_PACKET, net);
+    if (nh_socket_listen(&ls->s, a, &sys) < 0)
+        return nh_fail(L, "listen", net, NULL, a, NH_ERR_SYS, sys, errno, NULL);
+    return 1;
+}
+
+static int check_packet_net(lua_State *L, int arg)
+{
+    int net = nh_check_net(L, arg);
+    if (nh_net_is_stream(net))
+        luaL_argerror(L, arg, lua_pushfstring(L, "listen_packet needs udp, udp4 or udp6 (got %s; "
+                                                 "use listen for tcp)", nh_net_name(net)));
+    return net;
+}
+
+static int listen_packet_k(lua_State *L, int status, lua_KContext ctx)
+{
+    int net = check_packet_net(L, 1);
+    (void)status;
+    (void)ctx;
+    if (lua_isnil(L, 3))
+        return nh_fail(L, "listen", net, NULL, NULL, NH_ERR_TEXT, lua_tostring(L, 4), 0,
+                       lua_tostring(L, 5));
+    return listen_packet_at(L, net, nh_to_addr(L, 3));
+}
+
+static int l_listen_packet(lua_State *L)
+{
+    int net = check_packet_net(L, 1);
+    char host[NH_HOST_MAX];
+    int port;
+    nh_addr a;
+    lua_settop(L, 2);
+    int r = nh_check_addr(L, 2, net, 1, &a, host, sizeof host, &port);
+    if (r == 1)
+        return listen_packet_at(L, net, &a);
+    if (r < 0)
+        return nh_fail(L, "listen", net, NULL, NULL, NH_ERR_TEXT,
+                       lua_pushfstring(L, "address %s: no suitable address found", host), 0,
+                       "EAFNOSUPPORT");
+    return nh_lookup_call(L, net, host, port, 1, 0, 0, listen_packet_k);
+}
+
+/* conn:read_from([max [, timeout]]) -> data, addr, truncated | nil, err */
+
+static int check_max(lua_State *L, int arg)
+{
+    lua_Integer max = luaL_optinteger(L, arg, NH_DGRAM_MAX);
+    luaL_argcheck(L, max >= 1 && max <= NH_DGRAM_MAX, arg, "max must be between 1 and 65536");
+    return (int)max;
+}
+
+static void push_sender(lua_State *L, nh_lsock *ls, int self, const nh_addr *from)
+{
+    if (ls->last_from.len && nh_addr_equal(from, &ls->last_from)) {
+        lua_getiuservalue(L, self, 1);
+        return;
+    }
+    nh_push_addr(L, from, ls->s.net);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, self, 1);
+    ls->last_from = *from;
+}
+
+static int read_from_k(lua_State *L, int status, lua_KContext ctx)
+{
+    nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
+    int max = (int)lua_tointeger(L, 2);
+    double call_deadline = lua_tonumber(L, 4);
+    int st = NH_K_STATUS(L, status);
+    const nh_addr *local = nh_sock_laddr(ls);
+    for (;;) {
+        if (st != NH_WAKE_READY)
+            return nh_fail_wake(L, "read", ls->s.net, local, NULL, st);
+        if (!nh_socket_is_open(&ls->s))
+            return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_CLOSED, NULL, 0, NULL);
+        if (nh_side_expired(&ls->s.rd))
+            return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_TIMEOUT, NULL, 0, NULL);
+        nh_addr from;
+        int truncated;
+        ssize_t n = nh_socket_recvfrom(&ls->s, dgram, (size_t)max, &from, &truncated);
+        if (n >= 0) {
+            lua_pushlstring(L, dgram, (size_t)n);
+            push_sender(L, ls, 1, &from);
+            lua_pushboolean(L, truncated);
+            return 3;
+        }
+        if (!is_again(errno))
+            return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
+        nh_block blk;
+        nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
+        st = nh_suspend(L, &blk, ctx, read_from_k);
+    }
+}
+
+static int l_read_from(lua_State *L)
+{
+    nh_check_sock(L, 1, NH_K_PACKET);
+    check_max(L, 2);
+    double deadline = nh_opt_timeout(L, 3);
+    lua_settop(L, 3);
+    lua_pushinteger(L, check_max(L, 2));
+    lua_replace(L, 2);
+    lua_pushnumber(L, deadline);
+    return read_from_k(L, LUA_OK, 0);
+}
+
+/* conn:write_to(data, address [, timeout]) -> bytes | nil, err */
+
+static int write_to_k(lua_State *L, int status, lua_KContext ctx)
+{
+    nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
+    size_t len;
+    const char *data = lua_tolstring(L, 2, &len);
+    double call_deadline = lua_tonumber(L, 5);
+    int st = NH_K_STATUS(L, status);
+    const nh_addr *local = nh_sock_laddr(ls);
+    nh_addr dest, to;
+    char host[NH_HOST_MAX];
+    int port;
+
+    if (lua_gettop(L) >= 6 && !lua_isnil(L, 6)) {
+        dest = *nh_to_addr(L, 6);                 /* looked up */
+    } else if (lua_gettop(L) >= 6) {
+        return nh_fail(L, "write", ls->s.net, local, NULL, NH_ERR_TEXT, lua_tostring(L, 7), 0,
+                       lua_tostring(L, 8));
+    } else {
+        nh_check_addr(L, 3, ls->s.net, 0, &dest, host, sizeof host, &port);
+    }
+    for (;;) {
+        if (st != NH_WAKE_READY)
+            return nh_fail_wake(L, "write", ls->s.net, local, &dest, st);
+        if (!nh_socket_is_open(&ls->s))
+            return nh_fail(L, "write", ls->s.net, local, &dest, NH_ERR_CLOSED, NULL, 0, NULL);
+        if (nh_side_expired(&ls->s.wr))
+            return nh_fail(L, "write", ls->s.net, local, &dest, NH_ERR_TIMEOUT, NULL, 0, NULL);
+        if (nh_addr_for_family(&dest, ls->s.laddr.u.sa.sa_family, &to) < 0)
+            return nh_fail(L, "write", ls->s.net, local, &dest, NH_ERR_SYS, "sendto",
+                           EAFNOSUPPORT, NULL);
+        ssize_t n = nh_socket_sendto(&ls->s, data, len, &to);
+        if (n >= 0) {
+            lua_pushinteger(L, n);
+            return 1;
+        }
+        if (!is_again(errno))
+            return nh_fail(L, "write", ls->s.net, local, &dest, NH_ERR_SYS, "sendto", errno, NULL);
+        nh_block blk;
+        nh_socket_wait(&ls->s, &ls->s.wr, nh_wait_begin(L, &blk), call_deadline);
+        st = nh_suspend(L, &blk, ctx, write_to_k);
+    }
+}
+
+static int l_write_to(lua_State *L)
+{
+    nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
+    luaL_checkstring(L, 2);
+    double deadline = nh_opt_timeout(L, 4);
+    char host[NH_HOST_MAX];
+    int port;
+    nh_addr dest;
+    lua_settop(L, 4);
+    lua_pushnumber(L, deadline);
+    int r = nh_check_addr(L, 3, ls->s.net, 0, &dest, host, sizeof host, &port);
+    if (r == 1)
+        return write_to_k(L, LUA_OK, 0);
+    if (r < 0)
+        return nh_fail(L, "write", ls->s.net, nh_sock_laddr(ls), NULL, NH_ERR_TEXT,
+                       lua_pushfstring(L, "address %s: no suitable address found", host), 0,
+                       "EAFNOSUPPORT");
+    return nh_lookup_call(L, ls->s.net, host, port, 0, deadline, 0, write_to_k);
+}
+
+void nh_packet_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"read_from", l_read_from},
+        {"write_to", l_write_to},
+        {NULL, NULL}};
+    nh_add_methods(L, NH_PACKETCONN, methods);
+    lua_pushcfunction(L, l_listen_packet);
+    lua_setfield(L, -2, "listen_packet");
+}

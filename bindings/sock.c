@@ -1,0 +1,196 @@
+/*
+ * What every socket object shares: creation (closed until opened, like Lua's own
+ * file handles), close (by close(), <close> and the collector alike), deadlines,
+ * addresses and tostring. The three kinds are separate types so that a misused
+ * method names the type it wanted: PacketConn, Conn, Listener.
+ */
+#include <string.h>
+
+#include "nh.h"
+
+static const char *const kind_names[] = {NH_PACKETCONN, NH_CONN, NH_LISTENER};
+
+nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
+{
+    nh_lsock *ls = lua_newuserdatauv(L, sizeof *ls, 1);
+    nh_socket_init(&ls->s, nh_loop(), net);
+    ls->kind = kind;
+    ls->line_limit = NH_DEFAULT_LINE_LIMIT;
+    memset(&ls->last_from, 0, sizeof ls->last_from);
+    luaL_setmetatable(L, kind_names[kind]);
+    return ls;
+}
+
+nh_lsock *nh_check_sock(lua_State *L, int idx, int kind)
+{
+    return luaL_checkudata(L, idx, kind_names[kind]);
+}
+
+nh_lsock *nh_check_any_sock(lua_State *L, int idx)
+{
+    for (int k = 0; k < 3; k++) {
+        nh_lsock *ls = luaL_testudata(L, idx, kind_names[k]);
+        if (ls)
+            return ls;
+    }
+    luaL_typeerror(L, idx, "netharness socket");
+    return NULL;
+}
+
+const nh_addr *nh_sock_laddr(const nh_lsock *ls)
+{
+    return ls->s.laddr.len ? &ls->s.laddr : NULL;
+}
+
+const nh_addr *nh_sock_raddr(const nh_lsock *ls)
+{
+    return ls->s.raddr.len ? &ls->s.raddr : NULL;
+}
+
+double nh_opt_timeout(lua_State *L, int arg)
+{
+    if (lua_isnoneornil(L, arg))
+        return 0;
+    double t = luaL_checknumber(L, arg);
+    luaL_argcheck(L, t >= 0 && t == t, arg, "timeout must be a non-negative number of seconds");
+    double d = nh_now() + t;
+    return d > 0 ? d : 1e-9;
+}
+
+/* Go's Close reports a second close as the use of a closed connection. */
+static int l_close(lua_State *L)
+{
+    nh_lsock *ls = nh_check_any_sock(L, 1);
+    const nh_addr *local = nh_sock_laddr(ls);
+    if (nh_socket_close(&ls->s) < 0)
+        return nh_fail(L, "close", ls->s.net, ls->kind == NH_K_CONN ? local : NULL,
+                       ls->kind == NH_K_CONN ? nh_sock_raddr(ls) : local,
+                       NH_ERR_CLOSED, NULL, 0, NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_gc(lua_State *L)
+{
+    nh_lsock *ls = nh_check_any_sock(L, 1);
+    nh_socket_close(&ls->s);
+    return 0;
+}
+
+static double check_deadline(lua_State *L, int arg)
+{
+    if (lua_isnoneornil(L, arg))
+        return 0;
+    double t = luaL_checknumber(L, arg);
+    luaL_argcheck(L, t == t, arg, "deadline must be a number (netharness.now() + seconds)");
+    /* 0 clears, like Go's zero time.Time; a time in the past has expired. */
+    return t < 0 ? 1e-9 : t;
+}
+
+static int set_deadlines(lua_State *L, int rd, int wr)
+{
+    nh_lsock *ls = nh_check_any_sock(L, 1);
+    double t = check_deadline(L, 2);
+    if (!nh_socket_is_open(&ls->s))
+        return nh_fail(L, "set", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls),
+                       NH_ERR_CLOSED, NULL, 0, NULL);
+    if (rd)
+        nh_socket_set_deadline(&ls->s, &ls->s.rd, t);
+    if (wr)
+        nh_socket_set_deadline(&ls->s, &ls->s.wr, t);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_set_deadline(lua_State *L) { return set_deadlines(L, 1, 1); }
+static int l_set_read_deadline(lua_State *L) { return set_deadlines(L, 1, 0); }
+static int l_set_write_deadline(lua_State *L) { return set_deadlines(L, 0, 1); }
+
+static int push_addr_or_nil(lua_State *L, const nh_addr *a, int net)
+{
+    if (a)
+        nh_push_addr(L, a, net);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int l_local_addr(lua_State *L)
+{
+    nh_lsock *ls = nh_check_any_sock(L, 1);
+    return push_addr_or_nil(L, nh_sock_laddr(ls), ls->s.net);
+}
+
+static int l_remote_addr(lua_State *L)
+{
+    nh_lsock *ls = nh_check_sock(L, 1, NH_K_CONN);
+    return push_addr_or_nil(L, nh_sock_raddr(ls), ls->s.net);
+}
+
+static int l_tostring(lua_State *L)
+{
+    nh_lsock *ls = nh_check_any_sock(L, 1);
+    char a[NH_ADDR_STRLEN] = "?", b[NH_ADDR_STRLEN] = "";
+    const char *name = kind_names[ls->kind] + strlen("netharness.");
+    if (!nh_socket_is_open(&ls->s)) {
+        lua_pushfstring(L, "%s %s (closed)", name, nh_net_name(ls->s.net));
+        return 1;
+    }
+    if (ls->s.laddr.len)
+        nh_addr_format(&ls->s.laddr, a, sizeof a);
+    if (ls->s.raddr.len)
+        nh_addr_format(&ls->s.raddr, b, sizeof b);
+    lua_pushfstring(L, "%s %s %s%s%s", name, nh_net_name(ls->s.net), a, *b ? "->" : "", b);
+    return 1;
+}
+
+static int l_fd(lua_State *L)
+{
+    lua_pushinteger(L, nh_check_any_sock(L, 1)->s.fd);
+    return 1;
+}
+
+void nh_sock_open(lua_State *L)
+{
+    static const luaL_Reg common[] = {
+        {"close", l_close},
+        {"set_deadline", l_set_deadline},
+        {"local_addr", l_local_addr},
+        {"fd", l_fd},
+        {NULL, NULL}};
+    static const luaL_Reg stream_extra[] = {
+        {"set_read_deadline", l_set_read_deadline},
+        {"set_write_deadline", l_set_write_deadline},
+        {NULL, NULL}};
+    for (int k = 0; k < 3; k++) {
+        luaL_newmetatable(L, kind_names[k]);
+        lua_pushcfunction(L, l_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_gc);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, l_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_newtable(L);
+        luaL_setfuncs(L, common, 0);
+        if (k != NH_K_LISTENER)
+            luaL_setfuncs(L, stream_extra, 0);
+        if (k == NH_K_CONN) {
+            lua_pushcfunction(L, l_remote_addr);
+            lua_setfield(L, -2, "remote_addr");
+        }
+        if (k == NH_K_LISTENER) {
+            lua_pushcfunction(L, l_local_addr);
+            lua_setfield(L, -2, "addr");
+        }
+        lua_setfield(L, -2, "__index");
+        lua_pop(L, 1);
+    }
+}
+
+void nh_add_methods(lua_State *L, const char *tname, const luaL_Reg *methods)
+{
+    luaL_getmetatable(L, tname);
+    lua_getfield(L, -1, "__index");
+    luaL_setfuncs(L, methods, 0);
+    lua_pop(L, 2);
+}

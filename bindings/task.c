@@ -1,0 +1,468 @@
+/*
+ * Tasks: coroutines run by the event loop, netharness's goroutines.
+ *
+ * A task is resumed from C when the one thing it waits for happens, so there is
+ * no scheduler queue to walk and no Lua code between the kernel and the script.
+ * A task that fails is reported with its traceback (to the handler set by
+ * on_task_error, or stderr) and the others go on.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "nh.h"
+
+enum { T_NEW, T_LIVE, T_DONE, T_FAILED, T_CANCELLED };
+
+typedef struct nh_task {
+    nh_waiter w;          /* the task's one wait at a time */
+    lua_State *co;        /* NULL once finished */
+    int anchor;           /* registry ref while live, so a waiting task is not collected */
+    int state;
+    int nargs;            /* arguments of the first resume */
+    int yielded;          /* suspended by nh_suspend, not by a plain coroutine.yield */
+    int running;          /* inside lua_resume */
+    int wstatus;          /* how the last wait ended */
+    nh_queue joiners;
+    struct nh_task *prev, *next;
+} nh_task;
+
+static nh_task *live_head;
+static int live_count;
+static nh_queue all_done;       /* run() waits here for live_count == 0 */
+static lua_State *sched;        /* a thread of our own for handlers and tracebacks */
+
+struct ev_loop *nh_loop(void)
+{
+    return EV_DEFAULT;
+}
+
+static nh_task *current_task(lua_State *L)
+{
+    nh_task *t = *(nh_task **)lua_getextraspace(L);
+    return (t && t->co == L && lua_isyieldable(L)) ? t : NULL;
+}
+
+/* ---- the wait protocol ---- */
+
+static void block_wake(nh_waiter *w, int status)
+{
+    nh_block *blk = (nh_block *)w;
+    w->status = status;
+    blk->done = 1;
+}
+
+nh_waiter *nh_wait_begin(lua_State *L, nh_block *blk)
+{
+    nh_task *t = current_task(L);
+    if (t)
+        return &t->w;
+    nh_waiter_init(&blk->w, nh_loop(), block_wake);
+    blk->done = 0;
+    return &blk->w;
+}
+
+/* Run the loop until blk is woken; -1 when nothing could ever wake it. */
+static int drive(int *done)
+{
+    struct ev_loop *loop = nh_loop();
+    for (;;) {
+        ev_invoke_pending(loop);   /* wakes fed from outside a callback */
+        if (*done)
+            return 0;
+        if (!ev_run(loop, EVRUN_ONCE) && !ev_pending_count(loop) && !*done)
+            return -1;
+    }
+}
+
+int nh_suspend(lua_State *L, nh_block *blk, lua_KContext ctx, lua_KFunction k)
+{
+    nh_task *t = current_task(L);
+    if (t) {
+        t->yielded = 1;
+        return lua_yieldk(L, 0, ctx, k);   /* unwinds this C frame: k takes over */
+    }
+    if (drive(&blk->done) < 0) {
+        nh_wait_cancel(&blk->w);
+        return luaL_error(L, "netharness: deadlock: this wait can never end (all tasks are asleep)");
+    }
+    return blk->w.status;
+}
+
+int nh_wait_status(lua_State *L)
+{
+    nh_task *t = current_task(L);
+    return t ? t->wstatus : NH_WAKE_READY;
+}
+
+/* ---- task life ---- */
+
+static void push_task(lua_State *S, nh_task *t)
+{
+    lua_rawgeti(S, LUA_REGISTRYINDEX, t->anchor);
+}
+
+static void report(nh_task *t, const char *msg)
+{
+    lua_State *S = sched;
+    int top = lua_gettop(S);
+    lua_getfield(S, LUA_REGISTRYINDEX, "netharness.on_task_error");
+    if (lua_isfunction(S, -1)) {
+        push_task(S, t);
+        lua_pushstring(S, msg);
+        if (lua_pcall(S, 2, 0, 0) != LUA_OK)
+            fprintf(stderr, "netharness: error in on_task_error handler: %s\n(task error: %s)\n",
+                    lua_tostring(S, -1), msg);
+    } else {
+        fprintf(stderr, "netharness: task failed: %s\n", msg);
+        fflush(stderr);
+    }
+    lua_settop(S, top);
+}
+
+/* Record the outcome (on top of S: a results table or a message), wake joiners. */
+static void finish(nh_task *t, int state)
+{
+    lua_State *S = sched;
+    push_task(S, t);
+    lua_insert(S, -2);
+    lua_setiuservalue(S, -2, 2);
+    lua_pushnil(S);
+    lua_setiuservalue(S, -2, 1);      /* the coroutine can go */
+    lua_pop(S, 1);
+    t->co = NULL;
+    t->state = state;
+    if (t->prev) t->prev->next = t->next; else live_head = t->next;
+    if (t->next) t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+    nh_queue_wake_all(&t->joiners, NH_WAKE_READY);
+    luaL_unref(S, LUA_REGISTRYINDEX, t->anchor);
+    t->anchor = LUA_NOREF;
+    if (--live_count == 0)
+        nh_queue_wake_all(&all_done, NH_WAKE_READY);
+}
+
+static void reschedule(nh_task *t)
+{
+    nh_wait(&t->w, NULL, 0);
+    nh_wake_later(&t->w, NH_WAKE_READY);
+}
+
+static void resume(nh_task *t)
+{
+    lua_State *co = t->co;
+    int nres, nargs = 0;
+    if (t->state == T_NEW) {
+        t->state = T_LIVE;
+        nargs = t->nargs;
+    }
+    t->yielded = 0;
+    t->running = 1;
+    int rc = lua_resume(co, NULL, nargs, &nres);
+    t->running = 0;
+    if (rc == LUA_YIELD) {
+        lua_pop(co, nres);
+        if (!t->yielded)
+            reschedule(t);   /* a plain coroutine.yield: let the others run, then go on */
+        return;
+    }
+    lua_State *S = sched;
+    int anchor = t->anchor;
+    lua_rawgeti(S, LUA_REGISTRYINDEX, anchor);   /* keep t alive through finish */
+    if (rc == LUA_OK) {
+        lua_createtable(S, nres, 1);
+        lua_xmove(co, S, nres);
+        for (int i = nres; i >= 1; i--)
+            lua_rawseti(S, -(i + 1), i);      /* tbl sits below the i values left */
+        lua_pushinteger(S, nres);
+        lua_setfield(S, -2, "n");
+        finish(t, T_DONE);
+    } else {
+        const char *msg = luaL_tolstring(co, -1, NULL);
+        luaL_traceback(S, co, msg, 0);
+        lua_resetthread(co);              /* closes its pending <close> variables */
+        report(t, lua_tostring(S, -1));
+        finish(t, T_FAILED);
+    }
+    lua_pop(S, 1);
+}
+
+static void task_wake(nh_waiter *w, int status)
+{
+    nh_task *t = (nh_task *)w;
+    t->wstatus = status;
+    resume(t);
+}
+
+/* ---- Lua API ---- */
+
+static int l_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    int n = lua_gettop(L);
+    nh_task *t = lua_newuserdatauv(L, sizeof *t, 2);
+    memset(t, 0, sizeof *t);
+    t->anchor = LUA_NOREF;
+    nh_waiter_init(&t->w, nh_loop(), task_wake);
+    luaL_setmetatable(L, NH_TASK);
+    lua_State *co = lua_newthread(L);
+    lua_setiuservalue(L, n + 1, 1);
+    *(nh_task **)lua_getextraspace(co) = t;
+    t->co = co;
+    for (int i = 1; i <= n; i++)
+        lua_pushvalue(L, i);
+    lua_xmove(L, co, n);
+    t->nargs = n - 1;
+    lua_pushvalue(L, n + 1);
+    t->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+    t->next = live_head;
+    if (live_head)
+        live_head->prev = t;
+    live_head = t;
+    live_count++;
+    reschedule(t);
+    return 1;
+}
+
+static nh_task *check_task(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, NH_TASK);
+}
+
+static int push_outcome(lua_State *L, nh_task *t)
+{
+    lua_getiuservalue(L, 1, 2);
+    if (t->state != T_DONE) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    int idx = lua_gettop(L);
+    lua_getfield(L, idx, "n");
+    lua_Integer n = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    luaL_checkstack(L, (int)n + 1, "too many results");
+    lua_pushboolean(L, 1);
+    for (lua_Integer i = 1; i <= n; i++)
+        lua_rawgeti(L, idx, i);
+    return (int)n + 1;
+}
+
+static int task_finished(const nh_task *t)
+{
+    return t->state == T_DONE || t->state == T_FAILED || t->state == T_CANCELLED;
+}
+
+static int wait_done(lua_State *L, int st)
+{
+    nh_task *t = check_task(L, 1);
+    if (task_finished(t))
+        return push_outcome(L, t);
+    return nh_fail_wake(L, "wait", -1, NULL, NULL, st == NH_WAKE_READY ? NH_WAKE_TIMEOUT : st);
+}
+
+static int wait_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    return wait_done(L, nh_wait_status(L));
+}
+
+/* task:wait([timeout]) -> true, results... | false, message | nil, timeout error */
+static int l_task_wait(lua_State *L)
+{
+    nh_task *t = check_task(L, 1);
+    double deadline = nh_opt_timeout(L, 2);
+    nh_block blk;
+    if (task_finished(t))
+        return push_outcome(L, t);
+    if (t->co == L)
+        return luaL_error(L, "a task cannot wait for itself");
+    nh_waiter *w = nh_wait_begin(L, &blk);
+    nh_wait(w, &t->joiners, deadline);
+    return wait_done(L, nh_suspend(L, &blk, 0, wait_k));
+}
+
+static int cancel(lua_State *L, nh_task *t)
+{
+    if (task_finished(t))
+        return 0;
+    if (t->running)
+        return luaL_error(L, "cannot cancel a running task");
+    nh_wait_cancel(&t->w);
+    lua_State *S = sched;
+    lua_rawgeti(S, LUA_REGISTRYINDEX, t->anchor);
+    if (lua_resetthread(t->co) != LUA_OK)
+        report(t, lua_tostring(t->co, -1));
+    lua_pushliteral(S, "cancelled");
+    finish(t, T_CANCELLED);
+    lua_pop(S, 1);
+    return 1;
+}
+
+static int l_task_cancel(lua_State *L)
+{
+    lua_pushboolean(L, cancel(L, check_task(L, 1)));
+    return 1;
+}
+
+static const char *const state_names[] = {"new", "waiting", "done", "failed", "cancelled"};
+
+static int l_task_status(lua_State *L)
+{
+    nh_task *t = check_task(L, 1);
+    lua_pushstring(L, t->running ? "running" : state_names[t->state]);
+    return 1;
+}
+
+static int l_task_tostring(lua_State *L)
+{
+    nh_task *t = check_task(L, 1);
+    lua_pushfstring(L, "task: %p (%s)", (void *)t, t->running ? "running" : state_names[t->state]);
+    return 1;
+}
+
+static int l_task_gc(lua_State *L)
+{
+    nh_task *t = check_task(L, 1);
+    nh_wait_cancel(&t->w);
+    return 0;
+}
+
+static void sleep_deadline(lua_State *L, double *deadline)
+{
+    double s = luaL_checknumber(L, 1);
+    luaL_argcheck(L, s >= 0 && s == s, 1, "seconds must be a non-negative number");
+    *deadline = nh_now() + s;
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)L;
+    (void)status;
+    (void)ctx;
+    return 0;
+}
+
+static int l_sleep(lua_State *L)
+{
+    double deadline;
+    nh_block blk;
+    sleep_deadline(L, &deadline);
+    nh_waiter *w = nh_wait_begin(L, &blk);
+    nh_wait(w, NULL, deadline);
+    nh_suspend(L, &blk, 0, sleep_k);
+    return 0;
+}
+
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, nh_now());
+    return 1;
+}
+
+static int run_done(lua_State *L)
+{
+    if (live_count == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    return nh_fail_wake(L, "run", -1, NULL, NULL, NH_WAKE_TIMEOUT);
+}
+
+/* run([timeout]): drive the loop until every task has finished. */
+static int l_run(lua_State *L)
+{
+    double deadline = nh_opt_timeout(L, 1);
+    nh_block blk;
+    if (current_task(L))
+        return luaL_error(L, "run() waits for every task, so it cannot be called from one");
+    if (live_count == 0) {
+        ev_invoke_pending(nh_loop());
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    nh_waiter *w = nh_wait_begin(L, &blk);   /* never a task's: checked above */
+    nh_wait(w, &all_done, deadline);
+    nh_suspend(L, &blk, 0, NULL);
+    return run_done(L);
+}
+
+static int l_running(lua_State *L)
+{
+    nh_task *t = *(nh_task **)lua_getextraspace(L);
+    if (t && t->co == L)
+        lua_rawgeti(L, LUA_REGISTRYINDEX, t->anchor);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int l_live_tasks(lua_State *L)
+{
+    lua_pushinteger(L, live_count);
+    return 1;
+}
+
+/* Cancel every task that is not running now (used by the spec helper). */
+static int l_cancel_all(lua_State *L)
+{
+    int n = 0;
+    nh_task *t = live_head;
+    while (t) {
+        nh_task *next = t->next;
+        if (!t->running)
+            n += cancel(L, t);
+        t = next;
+    }
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+static int l_on_task_error(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1))
+        luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, "netharness.on_task_error");
+    lua_pushvalue(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "netharness.on_task_error");
+    return 1;
+}
+
+void nh_task_open(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        {"wait", l_task_wait},
+        {"cancel", l_task_cancel},
+        {"status", l_task_status},
+        {NULL, NULL}};
+    static const luaL_Reg meta[] = {
+        {"__tostring", l_task_tostring},
+        {"__gc", l_task_gc},
+        {NULL, NULL}};
+    static const luaL_Reg funcs[] = {
+        {"spawn", l_spawn},
+        {"sleep", l_sleep},
+        {"now", l_now},
+        {"run", l_run},
+        {"running", l_running},
+        {"live_tasks", l_live_tasks},
+        {"cancel_all", l_cancel_all},
+        {"on_task_error", l_on_task_error},
+        {NULL, NULL}};
+
+    /* New threads copy the main thread's extra space: make it say "no task". */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+    *(nh_task **)lua_getextraspace(lua_tothread(L, -1)) = NULL;
+    lua_pop(L, 1);
+    if (!sched) {
+        sched = lua_newthread(L);
+        lua_setfield(L, LUA_REGISTRYINDEX, "netharness.scheduler");
+    }
+    luaL_newmetatable(L, NH_TASK);
+    luaL_setfuncs(L, meta, 0);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_setfuncs(L, funcs, 0);
+}

@@ -1,0 +1,264 @@
+#include "socket.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Wake one waiter per readiness event; stop watching once nobody waits. */
+static void side_cb(struct ev_loop *loop, ev_io *io, int revents)
+{
+    nh_side *side = (nh_side *)((char *)io - offsetof(nh_side, io));
+    (void)revents;
+    if (!nh_queue_wake_first(&side->queue, NH_WAKE_READY))
+        ev_io_stop(loop, io);
+}
+
+static void side_init(nh_side *side, int events)
+{
+    ev_io_init(&side->io, side_cb, -1, events);
+    side->queue.head = side->queue.tail = NULL;
+    side->deadline = 0;
+}
+
+void nh_socket_init(nh_socket *s, struct ev_loop *loop, int net)
+{
+    s->fd = -1;
+    s->net = net;
+    s->loop = loop;
+    side_init(&s->rd, EV_READ);
+    side_init(&s->wr, EV_WRITE);
+    nh_rbuf_init(&s->rbuf);
+    memset(&s->laddr, 0, sizeof s->laddr);
+    memset(&s->raddr, 0, sizeof s->raddr);
+}
+
+static void attach_fd(nh_socket *s, int fd)
+{
+    s->fd = fd;
+    ev_io_set(&s->rd.io, fd, EV_READ);
+    ev_io_set(&s->wr.io, fd, EV_WRITE);
+}
+
+static void fetch_local(nh_socket *s)
+{
+    struct sockaddr_in6 sa;
+    socklen_t len = sizeof sa;
+    if (getsockname(s->fd, (struct sockaddr *)&sa, &len) == 0)
+        nh_addr_from_sockaddr(&s->laddr, (struct sockaddr *)&sa, len);
+}
+
+static int fail(int fd, const char *name, const char **sys)
+{
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    *sys = name;
+    errno = e;
+    return -1;
+}
+
+static int open_fd(nh_socket *s, int family, const char **sys)
+{
+    int type = nh_net_is_stream(s->net) ? SOCK_STREAM : SOCK_DGRAM;
+    int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(-1, "socket", sys);
+    int one = 1;
+    if (family == AF_INET6) {
+        /* The dual-stack names ("udp", "tcp") take IPv4 too, as Go does. */
+        int v6only = nh_net_family(s->net) == AF_INET6;
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only) < 0)
+            return fail(fd, "setsockopt", sys);
+    }
+    if (type == SOCK_DGRAM && family == AF_INET)
+        setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+    return fd;
+}
+
+int nh_socket_listen(nh_socket *s, const nh_addr *addr, const char **sys)
+{
+    int fd = open_fd(s, addr->u.sa.sa_family, sys);
+    int one = 1;
+    if (fd < 0)
+        return -1;
+    if (nh_net_is_stream(s->net) &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+        return fail(fd, "setsockopt", sys);
+    if (bind(fd, &addr->u.sa, addr->len) < 0)
+        return fail(fd, "bind", sys);
+    if (nh_net_is_stream(s->net) && listen(fd, SOMAXCONN) < 0)
+        return fail(fd, "listen", sys);
+    attach_fd(s, fd);
+    fetch_local(s);
+    return 0;
+}
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int nh_socket_connect(nh_socket *s, const nh_addr *addr, const char **sys)
+{
+    int fd = open_fd(s, addr->u.sa.sa_family, sys);
+    if (fd < 0)
+        return -1;
+    attach_fd(s, fd);
+    s->raddr = *addr;
+    if (nh_net_is_stream(s->net))
+        set_nodelay(fd);
+    if (connect(fd, &addr->u.sa, addr->len) < 0) {
+        if (errno == EINPROGRESS) {
+            fetch_local(s);
+            return 1;
+        }
+        *sys = "connect";
+        int e = errno;
+        nh_socket_close(s);
+        errno = e;
+        return -1;
+    }
+    fetch_local(s);
+    return 0;
+}
+
+int nh_socket_connect_result(nh_socket *s, const char **sys)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    *sys = "connect";
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return -1;
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    fetch_local(s);
+    return 0;
+}
+
+int nh_socket_accept(nh_socket *ln, nh_socket *out, const char **sys)
+{
+    struct sockaddr_in6 sa;
+    for (;;) {
+        socklen_t len = sizeof sa;
+        int fd = accept4(ln->fd, (struct sockaddr *)&sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            attach_fd(out, fd);
+            set_nodelay(fd);
+            nh_addr_from_sockaddr(&out->raddr, (struct sockaddr *)&sa, len);
+            fetch_local(out);
+            return 0;
+        }
+        /* A peer that gave up before we accepted is not the listener's error. */
+        if (errno != ECONNABORTED && errno != EINTR)
+            return fail(-1, "accept", sys);
+    }
+}
+
+ssize_t nh_socket_recv(nh_socket *s, char *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = recv(s->fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+ssize_t nh_socket_read_cb(void *sock, char *buf, size_t len)
+{
+    return nh_socket_recv(sock, buf, len);
+}
+
+ssize_t nh_socket_send(nh_socket *s, const char *buf, size_t len)
+{
+    ssize_t n;
+    /* MSG_NOSIGNAL: a peer that went away is an EPIPE error, never a SIGPIPE. */
+    do
+        n = send(s->fd, buf, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated)
+{
+    struct sockaddr_in6 sa;
+    struct iovec iov = {buf, len};
+    struct msghdr msg;
+    ssize_t n;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    do {
+        msg.msg_name = &sa;
+        msg.msg_namelen = sizeof sa;
+        n = recvmsg(s->fd, &msg, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0) {
+        *truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+        if (from)
+            nh_addr_from_sockaddr(from, (struct sockaddr *)&sa, msg.msg_namelen);
+    }
+    return n;
+}
+
+ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to)
+{
+    ssize_t n;
+    do
+        n = sendto(s->fd, buf, len, MSG_NOSIGNAL, &to->u.sa, to->len);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+int nh_socket_shutdown_write(nh_socket *s)
+{
+    return shutdown(s->fd, SHUT_WR);
+}
+
+static double earlier(double a, double b)
+{
+    if (a <= 0) return b;
+    if (b <= 0) return a;
+    return a < b ? a : b;
+}
+
+void nh_socket_wait(nh_socket *s, nh_side *side, nh_waiter *w, double call_deadline)
+{
+    if (!ev_is_active(&side->io))
+        ev_io_start(s->loop, &side->io);
+    w->call_deadline = call_deadline;
+    nh_wait(w, &side->queue, earlier(side->deadline, call_deadline));
+}
+
+void nh_socket_set_deadline(nh_socket *s, nh_side *side, double deadline)
+{
+    (void)s;
+    side->deadline = deadline;
+    for (nh_waiter *w = side->queue.head; w; w = w->next)
+        nh_wait_set_deadline(w, earlier(deadline, w->call_deadline));
+}
+
+int nh_side_expired(const nh_side *side)
+{
+    return side->deadline > 0 && nh_now() >= side->deadline;
+}
+
+int nh_socket_close(nh_socket *s)
+{
+    if (s->fd < 0)
+        return -1;
+    /* Watchers stop before the fd closes: libev must never see a stale fd. */
+    ev_io_stop(s->loop, &s->rd.io);
+    ev_io_stop(s->loop, &s->wr.io);
+    close(s->fd);
+    s->fd = -1;
+    nh_rbuf_free(&s->rbuf);
+    nh_queue_wake_all(&s->rd.queue, NH_WAKE_CLOSED);
+    nh_queue_wake_all(&s->wr.queue, NH_WAKE_CLOSED);
+    return 0;
+}

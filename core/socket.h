@@ -1,0 +1,80 @@
+/*
+ * Non-blocking sockets with one wait queue per direction.
+ *
+ * Every operation is tried at once; only when the kernel says EAGAIN does the
+ * caller park a waiter on the socket's read or write side. Each side has one
+ * ev_io watcher, started while anyone may be waiting and stopped lazily (when it
+ * fires with nobody queued), so a busy socket does not pay for start/stop on
+ * every read. A side's deadline works as in Go: once it has passed, every
+ * pending and future wait on that side fails with a timeout.
+ *
+ * Errors are returned, never printed: -1 with errno set, and the name of the
+ * failing system call in *sys where the caller wants to print it Go's way
+ * ("bind: address already in use").
+ */
+#ifndef NH_SOCKET_H
+#define NH_SOCKET_H
+
+#include <sys/types.h>
+
+#include "addr.h"
+#include "rbuf.h"
+#include "wait.h"
+
+typedef struct nh_side {
+    ev_io io;
+    nh_queue queue;
+    double deadline;      /* absolute (nh_now), 0 for none */
+} nh_side;
+
+typedef struct nh_socket {
+    int fd;               /* -1 when closed or not yet open */
+    int net;              /* enum nh_net */
+    struct ev_loop *loop;
+    nh_side rd, wr;
+    nh_rbuf rbuf;
+    nh_addr laddr, raddr; /* raddr.len == 0: not connected */
+} nh_socket;
+
+/* A socket starts closed (fd -1), so a failed open leaves it consistent. */
+void nh_socket_init(nh_socket *s, struct ev_loop *loop, int net);
+
+/* socket(2) + bind(2) (+ listen(2) for streams): a listener or a packet conn. */
+int nh_socket_listen(nh_socket *s, const nh_addr *addr, const char **sys);
+
+/* Start connecting to addr: 0 connected, 1 in progress (wait for the write side,
+ * then nh_socket_connect_result), -1 failed. For UDP this only sets the peer. */
+int nh_socket_connect(nh_socket *s, const nh_addr *addr, const char **sys);
+int nh_socket_connect_result(nh_socket *s, const char **sys);
+
+/* Accept one connection into `out` (initialised, closed): 0, or -1 with errno. */
+int nh_socket_accept(nh_socket *ln, nh_socket *out, const char **sys);
+
+ssize_t nh_socket_recv(nh_socket *s, char *buf, size_t len);
+ssize_t nh_socket_send(nh_socket *s, const char *buf, size_t len);
+/* One datagram; *truncated says whether it was longer than len. */
+ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated);
+ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to);
+
+int nh_socket_shutdown_write(nh_socket *s);
+
+/* The read callback for nh_rbuf_fill. */
+ssize_t nh_socket_read_cb(void *sock, char *buf, size_t len);
+
+/* Park w on a side until readiness or the earlier of the side's deadline and
+ * call_deadline (either may be 0). */
+void nh_socket_wait(nh_socket *s, nh_side *side, nh_waiter *w, double call_deadline);
+
+/* Set a side's deadline; pending waiters follow it. */
+void nh_socket_set_deadline(nh_socket *s, nh_side *side, double deadline);
+
+/* Has the side's deadline passed? */
+int nh_side_expired(const nh_side *side);
+
+/* Stop the watchers, close the fd and wake every waiter with NH_WAKE_CLOSED.
+ * Safe to call twice; returns 0, or -1 if it was already closed. */
+int nh_socket_close(nh_socket *s);
+
+static inline int nh_socket_is_open(const nh_socket *s) { return s->fd >= 0; }
+
+#endif

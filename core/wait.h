@@ -1,0 +1,76 @@
+/*
+ * Waiters: one suspended caller waiting for something on the event loop.
+ *
+ * Every blocking operation in netharness (a read on an empty socket, an accept,
+ * a sleep, a join on a task, a name lookup) parks a waiter in a queue and is
+ * woken exactly once: by readiness, by its deadline passing, by the socket being
+ * closed, or by cancellation. The waiter does not know what it belongs to; the
+ * owner supplies a wake function (the Lua bindings resume a coroutine or set a
+ * flag). A waiter embeds its own ev_timer, so a deadline costs no allocation.
+ *
+ * Wakes that do not come from the loop's own callbacks (close, a task finishing,
+ * a deadline moved into the past) are fed into the loop as pending events and
+ * delivered from there, so a wake never runs a coroutine inside another one.
+ */
+#ifndef NH_WAIT_H
+#define NH_WAIT_H
+
+#include <ev.h>
+
+enum nh_wake {
+    NH_WAKE_READY = 0,    /* the awaited thing may be possible now: retry it */
+    NH_WAKE_TIMEOUT,      /* the deadline passed */
+    NH_WAKE_CLOSED,       /* the socket was closed under the waiter */
+    NH_WAKE_CANCELLED     /* the waiter's owner gave up */
+};
+
+typedef struct nh_waiter nh_waiter;
+typedef struct nh_queue nh_queue;
+typedef void (*nh_wake_fn)(nh_waiter *w, int status);
+
+struct nh_waiter {
+    ev_timer timer;        /* the deadline; also carries fed wakes (EV_CUSTOM) */
+    struct ev_loop *loop;
+    nh_queue *queue;       /* NULL while not queued */
+    nh_waiter *prev, *next;
+    nh_wake_fn wake;
+    int status;            /* the status of a fed wake */
+    double call_deadline;  /* a per-call limit that a moved socket deadline keeps */
+    int armed;             /* waiting: a wake will come exactly once */
+};
+
+struct nh_queue {
+    nh_waiter *head, *tail;
+};
+
+/* Monotonic seconds: the clock of deadlines and netharness.now(). */
+double nh_now(void);
+
+void nh_waiter_init(nh_waiter *w, struct ev_loop *loop, nh_wake_fn wake);
+
+/* Park w at the tail of q (q may be NULL: a plain sleep) until a wake; deadline
+ * is absolute on nh_now()'s clock, or 0 for none. */
+void nh_wait(nh_waiter *w, nh_queue *q, double deadline);
+
+/* Move the deadline of a parked waiter. A deadline already past wakes it. */
+void nh_wait_set_deadline(nh_waiter *w, double deadline);
+
+/* Stop waiting without a wake (the owner is going away). */
+void nh_wait_cancel(nh_waiter *w);
+
+/* Wake through the loop, not from here: for wakes from outside a callback. */
+void nh_wake_later(nh_waiter *w, int status);
+
+/* Wake the first waiter of q now; returns 0 when q was empty. Only for callers
+ * that run directly from a loop callback. */
+int nh_queue_wake_first(nh_queue *q, int status);
+
+/* Wake every waiter of q through the loop. */
+void nh_queue_wake_all(nh_queue *q, int status);
+
+/* Re-apply a deadline to every waiter of q. */
+void nh_queue_set_deadline(nh_queue *q, double deadline);
+
+static inline int nh_queue_empty(const nh_queue *q) { return q->head == 0; }
+
+#endif
