@@ -14,11 +14,30 @@ static int check_stream_net(lua_State *L, int arg)
     return net;
 }
 
+/* Options table (argument 3): backlog = n, for testing a full accept queue. */
+static int opt_backlog(lua_State *L)
+{
+    if (lua_isnoneornil(L, 3))
+        return -1;
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lua_getfield(L, 3, "backlog");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    int isint;
+    lua_Integer b = lua_tointegerx(L, -1, &isint);
+    luaL_argcheck(L, isint && b >= 0 && b <= 65535, 3, "backlog must be an integer from 0 to 65535");
+    lua_pop(L, 1);
+    return (int)b;
+}
+
 static int listen_at(lua_State *L, int net, const nh_addr *a)
 {
     const char *sys;
+    int backlog = opt_backlog(L);
     nh_lsock *ls = nh_sock_new(L, NH_K_LISTENER, net);
-    if (nh_socket_listen(&ls->s, a, &sys) < 0)
+    if (nh_socket_listen(&ls->s, a, backlog, &sys) < 0)
         return nh_fail(L, "listen", net, NULL, a, NH_ERR_SYS, sys, errno, NULL);
     return 1;
 }
@@ -28,20 +47,21 @@ static int listen_k(lua_State *L, int status, lua_KContext ctx)
     int net = check_stream_net(L, 1);
     (void)status;
     (void)ctx;
-    if (lua_isnil(L, 3))
-        return nh_fail(L, "listen", net, NULL, NULL, NH_ERR_TEXT, lua_tostring(L, 4), 0,
-                       lua_tostring(L, 5));
-    return listen_at(L, net, nh_to_addr(L, 3));
+    if (lua_isnil(L, 4))
+        return nh_fail(L, "listen", net, NULL, NULL, NH_ERR_TEXT, lua_tostring(L, 5), 0,
+                       lua_tostring(L, 6));
+    return listen_at(L, net, nh_to_addr(L, 4));
 }
 
-/* listen(network, address) -> Listener | nil, err */
+/* listen(network, address [, {backlog = n}]) -> Listener | nil, err */
 static int l_listen(lua_State *L)
 {
     int net = check_stream_net(L, 1);
     char host[NH_HOST_MAX];
     int port;
     nh_addr a;
-    lua_settop(L, 2);
+    lua_settop(L, 3);
+    opt_backlog(L);
     int r = nh_check_addr(L, 2, net, 1, &a, host, sizeof host, &port);
     if (r == 1)
         return listen_at(L, net, &a);

@@ -12,10 +12,18 @@ if _VERSION ~= "Lua 5.4" then
   os.exit(1)
 end
 
-local core = require "netharness.core"
+local found, core = pcall(require, "netharness.core")
+if not found then
+  io.stderr:write("netharness: the C module netharness.core is not built or installed;\n"
+    .. "run `make` in the netharness folder (or `make install`). Lua said:\n"
+    .. tostring(core) .. "\n")
+  os.exit(1)
+end
 
 local M = {}
 for k, v in pairs(core) do M[k] = v end
+-- Errors then name "netharness.dial", not the C module's copy.
+package.loaded["netharness.core"] = nil
 
 -- True when err is a timeout (a deadline or a per-call timeout passed).
 function M.is_timeout(err)

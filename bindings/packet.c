@@ -22,7 +22,7 @@ static int listen_packet_at(lua_State *L, int net, const nh_addr *a)
 {
     const char *sys;
     nh_lsock *ls = nh_sock_new(L, NH_K_PACKET, net);
-    if (nh_socket_listen(&ls->s, a, &sys) < 0)
+    if (nh_socket_listen(&ls->s, a, -1, &sys) < 0)
         return nh_fail(L, "listen", net, NULL, a, NH_ERR_SYS, sys, errno, NULL);
     return 1;
 }

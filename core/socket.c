@@ -78,7 +78,7 @@ static int open_fd(nh_socket *s, int family, const char **sys)
     return fd;
 }
 
-int nh_socket_listen(nh_socket *s, const nh_addr *addr, const char **sys)
+int nh_socket_listen(nh_socket *s, const nh_addr *addr, int backlog, const char **sys)
 {
     int fd = open_fd(s, addr->u.sa.sa_family, sys);
     int one = 1;
@@ -89,7 +89,7 @@ int nh_socket_listen(nh_socket *s, const nh_addr *addr, const char **sys)
         return fail(fd, "setsockopt", sys);
     if (bind(fd, &addr->u.sa, addr->len) < 0)
         return fail(fd, "bind", sys);
-    if (nh_net_is_stream(s->net) && listen(fd, SOMAXCONN) < 0)
+    if (nh_net_is_stream(s->net) && listen(fd, backlog < 0 ? SOMAXCONN : backlog) < 0)
         return fail(fd, "listen", sys);
     attach_fd(s, fd);
     fetch_local(s);

@@ -39,8 +39,9 @@ typedef struct nh_socket {
 /* A socket starts closed (fd -1), so a failed open leaves it consistent. */
 void nh_socket_init(nh_socket *s, struct ev_loop *loop, int net);
 
-/* socket(2) + bind(2) (+ listen(2) for streams): a listener or a packet conn. */
-int nh_socket_listen(nh_socket *s, const nh_addr *addr, const char **sys);
+/* socket(2) + bind(2) (+ listen(2) for streams): a listener or a packet conn.
+ * backlog < 0 means the system's maximum. */
+int nh_socket_listen(nh_socket *s, const nh_addr *addr, int backlog, const char **sys);
 
 /* Start connecting to addr: 0 connected, 1 in progress (wait for the write side,
  * then nh_socket_connect_result), -1 failed. For UDP this only sets the peer. */

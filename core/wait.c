@@ -62,6 +62,8 @@ static void arm_deadline(nh_waiter *w, double deadline)
         nh_wake_later(w, NH_WAKE_TIMEOUT);
         return;
     }
+    /* libev counts from its cached time, stale when we run outside the loop. */
+    ev_now_update(w->loop);
     ev_timer_set(&w->timer, left, 0.);
     ev_timer_start(w->loop, &w->timer);
 }

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Run the specs once per build (plain, then ASan + UBSan) and end with one line
+# "N passed, N failed" for the whole run. Exit status: 0 only if nothing failed.
+set -u
+cd "$(dirname "$0")/.."
+passes=${NH_SPEC_PASSES:-"plain asan"}
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for pass in $passes; do
+  echo "== specs: $pass build"
+  if [ "$pass" = asan ]; then
+    # lua5.4 itself is not instrumented: the ASan runtime must be loaded first.
+    NH_BUILD=build-asan \
+    LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so)" \
+    ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1" \
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+      busted --lua=lua5.4 "$@" >"$log" 2>&1
+  else
+    NH_BUILD=build busted --lua=lua5.4 "$@" >"$log" 2>&1
+  fi
+  rc=$?
+  cat "$log"
+  summary=$(grep -E '^[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors?' "$log" | tail -n 1)
+  if [ -z "$summary" ]; then
+    echo "!! the $pass pass ended without a summary (exit $rc): counted as one failure"
+    failed=$((failed + 1))
+    continue
+  fi
+  s=$(echo "$summary" | sed -E 's/^([0-9]+) success.*/\1/')
+  f=$(echo "$summary" | sed -E 's/.* ([0-9]+) failures? .*/\1/')
+  e=$(echo "$summary" | sed -E 's/.* ([0-9]+) errors?.*/\1/')
+  passed=$((passed + s))
+  failed=$((failed + f + e))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && [ "$e" -eq 0 ]; then
+    echo "!! the $pass pass exited with status $rc after its summary: counted as one failure"
+    grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error' "$log" | head -5
+    failed=$((failed + 1))
+  fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,126 @@
+-- What specs share: a time-limited runner for test bodies, an open-fd count,
+-- and child processes (our scripts, python, socat) with bounded lifetimes.
+local nh = require "netharness"
+local lfs = require "lfs"
+
+local S = {}
+
+-- Run fn as a task on the loop and wait at most `limit` seconds. Fails the
+-- spec if the body fails, times out, or any other task it started fails; any
+-- task still alive afterwards is cancelled, so nothing leaks into later specs.
+function S.run(fn, limit)
+  limit = limit or 10
+  local failures = {}
+  local previous = nh.on_task_error(function(_, msg) failures[#failures + 1] = msg end)
+  local task = nh.spawn(fn)
+  local ok, a, b, c = task:wait(limit)
+  nh.cancel_all()
+  nh.on_task_error(previous)
+  if ok == nil then error("spec body did not finish within " .. limit .. "s", 2) end
+  if ok == false then error(a, 0) end
+  if #failures > 0 then error("a task failed: " .. failures[1], 0) end
+  return a, b, c
+end
+
+-- The message of the error fn raises (fails the spec if it raises none).
+function S.error_of(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected an error")
+  return tostring(err)
+end
+
+-- Number of file descriptors this process has open.
+function S.open_fds()
+  local n = 0
+  for name in lfs.dir("/proc/self/fd") do
+    if name ~= "." and name ~= ".." then n = n + 1 end
+  end
+  return n - 1 -- the directory being listed
+end
+
+function S.full_gc()
+  collectgarbage("collect")
+  collectgarbage("collect")
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+S.quote = shell_quote
+
+-- Start a shell command in the background, in a process group of its own,
+-- killed by `timeout` after `limit` seconds at the latest. Children never get
+-- the sanitizer runtime that the ASan pass preloads into this process.
+function S.start(cmd, limit)
+  local out = os.tmpname()
+  local status = out .. ".status"
+  local line = string.format(
+    "set -m; (env -u LD_PRELOAD -u ASAN_OPTIONS timeout -k 2 %d sh -c %s >%s 2>&1; echo $? >%s) </dev/null >/dev/null 2>&1 & echo $!",
+    limit or 30, shell_quote(cmd), out, status)
+  local p = io.popen(line)
+  local pid = tonumber(p:read("l"))
+  p:close()
+  assert(pid, "could not start: " .. cmd)
+  return { pid = pid, out = out, status = status, cmd = cmd }
+end
+
+function S.output(proc)
+  return read_file(proc.out) or ""
+end
+
+-- Wait (on the loop, so our own servers keep running) until the output
+-- matches a Lua pattern; returns the output, or nil and the output so far.
+function S.wait_output(proc, pattern, limit)
+  local deadline = nh.now() + (limit or 5)
+  repeat
+    local out = S.output(proc)
+    if out:find(pattern) then return out end
+    nh.sleep(0.02)
+  until nh.now() > deadline
+  return nil, S.output(proc)
+end
+
+-- Wait for the process to exit: its exit code and output, or nil on timeout.
+function S.wait_exit(proc, limit)
+  local deadline = nh.now() + (limit or 10)
+  repeat
+    local st = read_file(proc.status)
+    if st and st:match("%d") then return tonumber(st:match("%d+")), S.output(proc) end
+    nh.sleep(0.02)
+  until nh.now() > deadline
+  return nil, S.output(proc)
+end
+
+-- Stop a process group we started, by its PID, and remove its files.
+function S.stop(proc)
+  os.execute("kill -TERM -- -" .. proc.pid .. " 2>/dev/null")
+  S.wait_exit(proc, 3)
+  os.remove(proc.out)
+  os.remove(proc.status)
+end
+
+-- A free port on 127.0.0.1 for a child process to listen on.
+function S.free_port(network)
+  network = network or "udp"
+  local c
+  if network:sub(1, 3) == "udp" then
+    c = assert(nh.listen_packet(network, "127.0.0.1:0"))
+  else
+    c = assert(nh.listen(network, "127.0.0.1:0"))
+  end
+  local port = c:local_addr().port
+  c:close()
+  return port
+end
+
+S.lua = "lua5.4"
+
+return S
