@@ -66,7 +66,7 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
         if (mode == M_LINE)
             dlen = 1;
         at = nh_rbuf_find(b, delim, dlen, *scanned);
-        if (at) {
+        if (at && at <= ls->line_limit) {
             size_t keep = at;
             if (mode == M_LINE) {
                 keep--;                                  /* "\n" */
@@ -77,7 +77,8 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
             return 1;
         }
         *scanned = len;
-        if (len >= ls->line_limit) {
+        /* Past the limit whether or not the delimiter came in the same read. */
+        if (at || len >= ls->line_limit) {
             lua_pushnil(L);
             nh_push_operror(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), NH_ERR_TEXT,
                             lua_pushfstring(L, "buffer full: no %s within %d bytes",
