@@ -8,6 +8,9 @@
 
 __attribute__((visibility("default"))) int luaopen_netharness_core(lua_State *L)
 {
+    /* Make the loop (and its epoll fd) now, not inside the first socket call. */
+    if (!nh_loop())
+        return luaL_error(L, "netharness: cannot initialise the libev loop");
     lua_newtable(L);
     nh_errors_open(L);
     nh_addr_open(L);

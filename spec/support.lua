@@ -62,10 +62,11 @@ S.quote = shell_quote
 function S.start(cmd, limit)
   local out = os.tmpname()
   local status = out .. ".status"
-  local line = string.format(
-    "set -m; (env -u LD_PRELOAD -u ASAN_OPTIONS timeout -k 2 %d sh -c %s >%s 2>&1; echo $? >%s) </dev/null >/dev/null 2>&1 & echo $!",
+  local script = string.format(
+    "env -u LD_PRELOAD -u ASAN_OPTIONS timeout -k 2 %d sh -c %s >%s 2>&1; echo $? >%s",
     limit or 30, shell_quote(cmd), out, status)
-  local p = io.popen(line)
+  -- setsid: the job leads a process group of its own, so S.stop reaches all of it.
+  local p = io.popen("setsid sh -c " .. shell_quote(script) .. " </dev/null >/dev/null 2>&1 & echo $!")
   local pid = tonumber(p:read("l"))
   p:close()
   assert(pid, "could not start: " .. cmd)

@@ -1,0 +1,176 @@
+local nh = require "netharness"
+local S = require "support"
+
+describe("tasks", function()
+  it("spawn runs a function with arguments; wait returns true and its results", function()
+    local t = nh.spawn(function(a, b) return a + b, "sum", nil end, 2, 3)
+    local ok, v, label, last = t:wait(1)
+    assert.is_true(ok)
+    assert.are.equal(5, v)
+    assert.are.equal("sum", label)
+    assert.is_nil(last)
+    assert.are.equal("done", t:status())
+    -- waiting again gives the same outcome
+    assert.are.same({ true, 5, "sum" }, { t:wait() })
+  end)
+
+  it("does not start a task until the loop runs, like a goroutine", function()
+    local started = false
+    local t = nh.spawn(function() started = true end)
+    assert.is_false(started)
+    assert.are.equal("new", t:status())
+    assert(t:wait(1))
+    assert.is_true(started)
+  end)
+
+  it("reports a failing task with its traceback and keeps the others running", function()
+    local reported = {}
+    local previous = nh.on_task_error(function(task, msg) reported[#reported + 1] = { task, msg } end)
+    local bad = nh.spawn(function()
+      nh.sleep(0.01)
+      error("boom in task")
+    end)
+    local good = nh.spawn(function()
+      nh.sleep(0.03)
+      return "still fine"
+    end)
+    local ok, msg = bad:wait(1)
+    assert.is_false(ok)
+    assert.matches("boom in task", msg)
+    assert.matches("stack traceback", msg)
+    assert.are.same({ true, "still fine" }, { good:wait(1) })
+    nh.on_task_error(previous)
+    assert.are.equal(1, #reported)
+    assert.are.equal(bad, reported[1][1])
+    assert.matches("boom in task", reported[1][2])
+    assert.are.equal("failed", bad:status())
+  end)
+
+  it("prints a failing task's traceback to stderr when no handler is set", function()
+    local proc = S.start(S.lua .. [[ -e '
+      package.path = "bindings/?.lua;" .. package.path
+      package.cpath = "build/?.so;" .. package.cpath
+      local nh = require "netharness"
+      nh.spawn(function() error("task exploded") end)
+      local other = nh.spawn(function() nh.sleep(0.01) return "other ok" end)
+      print(select(2, other:wait(1)))']], 10)
+    local code, out = S.wait_exit(proc, 10)
+    S.stop(proc)
+    assert.are.equal(0, code)
+    assert.matches("netharness: task failed: .-task exploded", out)
+    assert.matches("stack traceback", out)
+    assert.matches("other ok", out)
+  end)
+
+  it("sleeps without blocking other tasks, and now() is monotonic seconds", function()
+    S.run(function()
+      local order = {}
+      local a = nh.spawn(function() nh.sleep(0.03); order[#order + 1] = "slow" end)
+      local b = nh.spawn(function() nh.sleep(0.01); order[#order + 1] = "fast" end)
+      local t0 = nh.now()
+      assert(nh.wait_all({ a, b }, 1))
+      assert.is_true(nh.now() - t0 >= 0.025)
+      assert.are.same({ "fast", "slow" }, order)
+      assert.has_error(function() nh.sleep(-1) end)
+      assert.has_error(function() nh.sleep("x") end)
+    end)
+  end)
+
+  it("blocks in the main chunk by driving the loop while tasks keep running", function()
+    local ticks = 0
+    local ticker = nh.spawn(function()
+      for _ = 1, 1000 do ticks = ticks + 1; nh.sleep(0.002) end
+    end)
+    local conn = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+    local _, err = conn:read_from(100, 0.05) -- main chunk: no coroutine
+    assert.is_true(err.timeout)
+    assert.is_true(ticks >= 5, "ticks: " .. ticks)
+    ticker:cancel()
+    conn:close()
+  end)
+
+  it("works from a plain coroutine, a pcall and a non-yieldable callback", function()
+    S.run(function()
+      local conn = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local co = coroutine.wrap(function() return select(2, conn:read_from(10, 0.01)) end)
+      assert.is_true(co().timeout)
+      local ok, err = pcall(function() return select(2, conn:read_from(10, 0.01)) end)
+      assert.is_true(ok and err.timeout)
+      -- table.sort's comparator cannot yield: the call drives the loop instead
+      local t = { 3, 1, 2 }
+      table.sort(t, function(x, y) nh.sleep(0.001); return x < y end)
+      assert.are.same({ 1, 2, 3 }, t)
+      conn:close()
+    end)
+  end)
+
+  it("treats a plain coroutine.yield inside a task as letting others run", function()
+    S.run(function()
+      local log = {}
+      local a = nh.spawn(function()
+        for i = 1, 3 do log[#log + 1] = "a" .. i; coroutine.yield() end
+      end)
+      local b = nh.spawn(function()
+        for i = 1, 3 do log[#log + 1] = "b" .. i; coroutine.yield() end
+      end)
+      assert(nh.wait_all({ a, b }, 1))
+      assert.are.equal(6, #log)
+      assert.are_not.equal("a1a2a3", table.concat(log):sub(1, 6))
+    end)
+  end)
+
+  it("times out waiting for a task, then cancels it, closing its <close> variables", function()
+    S.run(function()
+      local closed = false
+      local conn = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local t = nh.spawn(function()
+        local guard <close> = setmetatable({}, { __close = function() closed = true end })
+        return conn:read_from(100)
+      end)
+      local ok, err = t:wait(0.02)
+      assert.is_nil(ok)
+      assert.is_true(err.timeout)
+      assert.is_true(t:cancel())
+      assert.is_true(closed)
+      assert.are.equal("cancelled", t:status())
+      assert.are.same({ false, "cancelled" }, { t:wait() })
+      assert.is_false(t:cancel())
+      conn:close()
+    end)
+  end)
+
+  it("refuses to let a task wait for or cancel itself", function()
+    S.run(function()
+      local me
+      me = nh.spawn(function()
+        nh.sleep(0.001)
+        assert.matches("cannot wait for itself", S.error_of(function() me:wait() end))
+        assert.matches("cannot cancel a running task", S.error_of(function() me:cancel() end))
+        assert.are.equal(me, nh.running())
+      end)
+      assert(me:wait(1))
+    end)
+  end)
+
+  it("run() drives the loop until every task is done, and reports a deadlock", function()
+    local results = {}
+    for i = 1, 5 do nh.spawn(function() nh.sleep(0.005 * i); results[#results + 1] = i end) end
+    assert.is_true(nh.run(2))
+    assert.are.same({ 1, 2, 3, 4, 5 }, results)
+    assert.are.equal(0, nh.live_tasks())
+    -- two tasks waiting for each other can never finish
+    local a, b
+    a = nh.spawn(function() nh.sleep(0); return b:wait() end)
+    b = nh.spawn(function() nh.sleep(0); return a:wait() end)
+    assert.matches("deadlock", S.error_of(nh.run))
+    assert.are.equal(2, nh.cancel_all())
+  end)
+
+  it("run(timeout) gives up with a timeout error", function()
+    local t = nh.spawn(function() nh.sleep(10) end)
+    local ok, err = nh.run(0.02)
+    assert.is_nil(ok)
+    assert.is_true(err.timeout)
+    t:cancel()
+  end)
+end)
