@@ -18,6 +18,9 @@ SRC      = $(CORE_SRC) $(BIND_SRC)
 
 MODULE      = build/netharness/core.so
 ASAN_MODULE = build-asan/netharness/core.so
+CTEST       = build/core_test
+ASAN_CTEST  = build-asan/core_test
+CTEST_SRC   = spec/c/rbuf_test.c core/rbuf.c
 SAN_FLAGS   = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 PREFIX     ?= /usr/local
@@ -37,6 +40,14 @@ $(MODULE): $(SRC) $(HEADERS) Makefile
 $(ASAN_MODULE): $(SRC) $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g $(filter-out -O2 -O3,$(CFLAGS)) $(SAN_FLAGS) $(LUA_INC) -shared -o $@ $(SRC) $(LDLIBS)
+
+$(CTEST): $(CTEST_SRC) core/rbuf.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(CTEST_SRC)
+
+$(ASAN_CTEST): $(CTEST_SRC) core/rbuf.h Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g $(filter-out -O2 -O3,$(CFLAGS)) $(SAN_FLAGS) -o $@ $(CTEST_SRC)
 
 # Install what is missing (needs root or sudo), then make `lua` mean Lua 5.4:
 # installing lua-busted may pull in Lua 5.1 and point `lua` at it.
@@ -60,13 +71,13 @@ demo: deps all
 # The whole suite twice: as built, then with AddressSanitizer and
 # UndefinedBehaviorSanitizer (the instrumented module loaded into lua5.4 with
 # the sanitizer runtime preloaded). The last line is the total.
-test: deps all $(ASAN_MODULE)
+test: deps all $(ASAN_MODULE) $(CTEST) $(ASAN_CTEST)
 	@sh spec/run.sh
 
-test-plain: all
+test-plain: all $(CTEST)
 	@NH_SPEC_PASSES=plain sh spec/run.sh
 
-test-asan: $(ASAN_MODULE)
+test-asan: $(ASAN_MODULE) $(ASAN_CTEST)
 	@NH_SPEC_PASSES=asan sh spec/run.sh
 
 install: all

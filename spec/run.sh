@@ -9,6 +9,19 @@ failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for pass in $passes; do
+  dir=build
+  [ "$pass" = asan ] && dir=build-asan
+  echo "== core C tests: $pass build"
+  if "$dir/core_test" >"$log" 2>&1; then :; fi
+  cat "$log"
+  c=$(grep -E '^core C tests: [0-9]+ passed, [0-9]+ failed$' "$log")
+  if [ -n "$c" ]; then
+    passed=$((passed + $(echo "$c" | sed -E 's/.*: ([0-9]+) passed.*/\1/')))
+    failed=$((failed + $(echo "$c" | sed -E 's/.* ([0-9]+) failed$/\1/')))
+  else
+    echo "!! $dir/core_test did not finish: counted as one failure"
+    failed=$((failed + 1))
+  fi
   echo "== specs: $pass build"
   if [ "$pass" = asan ]; then
     # lua5.4 itself is not instrumented: the ASan runtime must be loaded first.
