@@ -30,6 +30,7 @@ static nh_task *live_head;
 static int live_count;
 static nh_queue all_done;       /* run() waits here for live_count == 0 */
 static lua_State *sched;        /* a thread of our own for handlers and tracebacks */
+static lua_State *main_L;       /* where lua.c's SIGINT handler installs its hook */
 
 struct ev_loop *nh_loop(void)
 {
@@ -61,16 +62,23 @@ nh_waiter *nh_wait_begin(lua_State *L, nh_block *blk)
     return &blk->w;
 }
 
-/* Run the loop until blk is woken; -1 when nothing could ever wake it. */
+enum { DRIVE_DONE, DRIVE_DEADLOCK, DRIVE_INTERRUPTED };
+
+/* Run the loop until *done. The interpreter answers Ctrl-C by installing a
+ * hook, which never fires while we sit in C: a hook that appears meanwhile can
+ * only come from a signal handler, so stop and let the caller raise. */
 static int drive(int *done)
 {
     struct ev_loop *loop = nh_loop();
+    lua_Hook hook = lua_gethook(main_L);
     for (;;) {
         ev_invoke_pending(loop);   /* wakes fed from outside a callback */
         if (*done)
-            return 0;
+            return DRIVE_DONE;
+        if (lua_gethook(main_L) != hook)
+            return DRIVE_INTERRUPTED;
         if (!ev_run(loop, EVRUN_ONCE) && !ev_pending_count(loop) && !*done)
-            return -1;
+            return DRIVE_DEADLOCK;
     }
 }
 
@@ -81,11 +89,17 @@ int nh_suspend(lua_State *L, nh_block *blk, lua_KContext ctx, lua_KFunction k)
         t->yielded = 1;
         return lua_yieldk(L, 0, ctx, k);   /* unwinds this C frame: k takes over */
     }
-    if (drive(&blk->done) < 0) {
+    switch (drive(&blk->done)) {
+    case DRIVE_DEADLOCK:
         nh_wait_cancel(&blk->w);
         return luaL_error(L, "netharness: deadlock: this wait can never end (all tasks are asleep)");
+    case DRIVE_INTERRUPTED:
+        nh_wait_cancel(&blk->w);
+        lua_sethook(main_L, NULL, 0, 0);
+        return luaL_error(L, "interrupted!");
+    default:
+        return blk->w.status;
     }
-    return blk->w.status;
 }
 
 int nh_wait_status(lua_State *L)
@@ -453,7 +467,8 @@ void nh_task_open(lua_State *L)
 
     /* New threads copy the main thread's extra space: make it say "no task". */
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-    *(nh_task **)lua_getextraspace(lua_tothread(L, -1)) = NULL;
+    main_L = lua_tothread(L, -1);
+    *(nh_task **)lua_getextraspace(main_L) = NULL;
     lua_pop(L, 1);
     if (!sched) {
         sched = lua_newthread(L);

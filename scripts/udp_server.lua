@@ -38,25 +38,34 @@ local shown = address:match(":0$") and tostring(conn:local_addr()) or address
 if not seed004 then print("Server is running at " .. shown) end
 
 local reply = seed004 and "udp server" or "Hello from Server"
-local answered = 0
-while count == 0 or answered < count do
-  -- length, remoteAddress, err := conn.ReadFrom(buffer)
-  local data, remote, rerr = conn:read_from(1500)
-  if not data then
-    io.stderr:write("udp_server: ", tostring(remote or rerr), "\n")
-    os.exit(1)
+
+local function serve()
+  local answered = 0
+  while count == 0 or answered < count do
+    -- length, remoteAddress, err := conn.ReadFrom(buffer)
+    local data, remote, rerr = conn:read_from(1500)
+    if not data then
+      io.stderr:write("udp_server: ", tostring(remote or rerr), "\n")
+      os.exit(1)
+    end
+    if seed004 then
+      print(string.format("%s %s", remote, data))
+    else
+      print(string.format("Received from %s: %s", remote, data))
+    end
+    -- _, err = conn.WriteTo([]byte("Hello from Server"), remoteAddress)
+    local n, werr = conn:write_to(reply, remote)
+    if not n then
+      io.stderr:write("udp_server: ", tostring(werr), "\n")
+      os.exit(1)
+    end
+    answered = answered + 1
   end
-  if seed004 then
-    print(string.format("%s %s", remote, data))
-  else
-    print(string.format("Received from %s: %s", remote, data))
-  end
-  -- _, err = conn.WriteTo([]byte("Hello from Server"), remoteAddress)
-  local n, werr = conn:write_to(reply, remote)
-  if not n then
-    io.stderr:write("udp_server: ", tostring(werr), "\n")
-    os.exit(1)
-  end
-  answered = answered + 1
 end
+
+local served, problem = pcall(serve)
 conn:close()
+if not served then
+  if tostring(problem):match("interrupted!$") then os.exit(130) end -- Ctrl-C
+  error(problem, 0)
+end

@@ -123,6 +123,22 @@ describe("seed scripts", function()
     end)
   end)
 
+  it("an idle server stops at once on Ctrl-C (SIGINT), quietly", function()
+    S.run(function()
+      local port = S.free_port()
+      local p = S.start("exec " .. S.lua .. " scripts/udp_server.lua --addr 127.0.0.1:" .. port, 20)
+      assert(S.wait_output(p, "Server is running", 5))
+      nh.sleep(0.1) -- now blocked in read_from, with no traffic at all
+      local pid = S.pids(p, "lua5.4")[1]
+      assert.is_truthy(pid, "server process not found")
+      os.execute("kill -INT " .. pid)
+      local code, out = S.wait_exit(p, 5)
+      assert.are.equal(130, code)
+      assert.is_nil(out:find("traceback"))
+      S.stop(p)
+    end, 20)
+  end)
+
   it("the server reports an address in use and exits non-zero", function()
     S.run(function()
       local busy = assert(nh.listen_packet("udp", "127.0.0.1:0"))

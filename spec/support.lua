@@ -65,7 +65,8 @@ function S.start(cmd, limit)
   local script = string.format(
     "env -u LD_PRELOAD -u ASAN_OPTIONS timeout -k 2 %d sh -c %s >%s 2>&1; echo $? >%s",
     limit or 30, shell_quote(cmd), out, status)
-  -- setsid: the job leads a process group of its own, so S.stop reaches all of it.
+  -- setsid: the job leads a session of its own (timeout makes its own process
+  -- group inside it), so S.stop reaches everything it started.
   local p = io.popen("setsid sh -c " .. shell_quote(script) .. " </dev/null >/dev/null 2>&1 & echo $!")
   local pid = tonumber(p:read("l"))
   p:close()
@@ -100,9 +101,18 @@ function S.wait_exit(proc, limit)
   return nil, S.output(proc)
 end
 
--- Stop a process group we started, by its PID, and remove its files.
+-- PIDs of the processes named `name` in the session we started.
+function S.pids(proc, name)
+  local p = io.popen("pgrep -s " .. proc.pid .. " -x " .. name)
+  local pids = {}
+  for line in p:lines() do pids[#pids + 1] = tonumber(line) end
+  p:close()
+  return pids
+end
+
+-- Stop the session we started, by its leader's PID, and remove its files.
 function S.stop(proc)
-  os.execute("kill -TERM -- -" .. proc.pid .. " 2>/dev/null")
+  os.execute("pkill -TERM -s " .. proc.pid .. " 2>/dev/null")
   S.wait_exit(proc, 3)
   os.remove(proc.out)
   os.remove(proc.status)
