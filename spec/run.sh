@@ -1,6 +1,7 @@
 #!/bin/sh
 # Run the specs once per build (plain, then ASan + UBSan) and end with one line
 # "N passed, N failed" for the whole run. Exit status: 0 only if nothing failed.
+# Each pass is bounded (10 minutes): a hang is a failure, never a stuck CI.
 set -u
 cd "$(dirname "$0")/.."
 passes=${NH_SPEC_PASSES:-"plain asan"}
@@ -12,7 +13,7 @@ for pass in $passes; do
   dir=build
   [ "$pass" = asan ] && dir=build-asan
   echo "== core C tests: $pass build"
-  if "$dir/core_test" >"$log" 2>&1; then :; fi
+  if timeout 60 "$dir/core_test" >"$log" 2>&1; then :; fi
   cat "$log"
   c=$(grep -E '^core C tests: [0-9]+ passed, [0-9]+ failed$' "$log")
   if [ -n "$c" ]; then
@@ -29,9 +30,9 @@ for pass in $passes; do
     LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so)" \
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-      busted --lua=lua5.4 "$@" >"$log" 2>&1
+      timeout -k 10 600 busted --lua=lua5.4 "$@" >"$log" 2>&1
   else
-    NH_BUILD=build busted --lua=lua5.4 "$@" >"$log" 2>&1
+    NH_BUILD=build timeout -k 10 600 busted --lua=lua5.4 "$@" >"$log" 2>&1
   fi
   rc=$?
   cat "$log"

@@ -56,18 +56,29 @@ local function shell_quote(s)
 end
 S.quote = shell_quote
 
+-- Commands never get the sanitizer runtime the ASan pass preloads into this
+-- process: some tools (pkill) deadlock at start-up with it.
+local CLEAN_ENV = "env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS "
+
+function S.execute(cmd)
+  return os.execute(CLEAN_ENV .. "sh -c " .. shell_quote(cmd))
+end
+
+function S.popen(cmd)
+  return io.popen(CLEAN_ENV .. "sh -c " .. shell_quote(cmd))
+end
+
 -- Start a shell command in the background, in a process group of its own,
 -- killed by `timeout` after `limit` seconds at the latest. Children never get
 -- the sanitizer runtime that the ASan pass preloads into this process.
 function S.start(cmd, limit)
   local out = os.tmpname()
   local status = out .. ".status"
-  local script = string.format(
-    "env -u LD_PRELOAD -u ASAN_OPTIONS timeout -k 2 %d sh -c %s >%s 2>&1; echo $? >%s",
+  local script = string.format("timeout -k 2 %d sh -c %s >%s 2>&1; echo $? >%s",
     limit or 30, shell_quote(cmd), out, status)
   -- setsid: the job leads a session of its own (timeout makes its own process
   -- group inside it), so S.stop reaches everything it started.
-  local p = io.popen("setsid sh -c " .. shell_quote(script) .. " </dev/null >/dev/null 2>&1 & echo $!")
+  local p = S.popen("setsid sh -c " .. shell_quote(script) .. " </dev/null >/dev/null 2>&1 & echo $!")
   local pid = tonumber(p:read("l"))
   p:close()
   assert(pid, "could not start: " .. cmd)
@@ -103,7 +114,7 @@ end
 
 -- PIDs of the processes named `name` in the session we started.
 function S.pids(proc, name)
-  local p = io.popen("pgrep -s " .. proc.pid .. " -x " .. name)
+  local p = S.popen("pgrep -s " .. proc.pid .. " -x " .. name)
   local pids = {}
   for line in p:lines() do pids[#pids + 1] = tonumber(line) end
   p:close()
@@ -112,7 +123,7 @@ end
 
 -- Stop the session we started, by its leader's PID, and remove its files.
 function S.stop(proc)
-  os.execute("pkill -TERM -s " .. proc.pid .. " 2>/dev/null")
+  S.execute("pkill -TERM -s " .. proc.pid .. " 2>/dev/null")
   S.wait_exit(proc, 3)
   os.remove(proc.out)
   os.remove(proc.status)
