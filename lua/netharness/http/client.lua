@@ -1,0 +1,151 @@
+-- An HTTP/1.1 client for scenario scripts: keep-alive connections reused per
+-- host, chunked and close-delimited responses, redirects only when asked for,
+-- and a deadline on every request (dial, write and the whole response).
+local net = require "netharness"
+local Header = require "netharness.http.header"
+local wire = require "netharness.http.wire"
+local format = require "netharness.http.format"
+
+local Client = { __name = "netharness.http.Client" }
+Client.__index = Client
+
+local M = { Client = Client }
+
+M.DEFAULTS = {
+  timeout = 30,             -- seconds for one request, from dial to the end of the body
+  max_idle_per_host = 16,   -- kept-alive connections kept per host
+  follow_redirects = 0,     -- how many redirects to follow (0: return the 3xx itself)
+}
+
+function M.new(opts)
+  opts = opts or {}
+  local c = setmetatable({ idle = {}, opts = {} }, Client)
+  for k, v in pairs(M.DEFAULTS) do c.opts[k] = v end
+  for k, v in pairs(opts) do c.opts[k] = v end
+  return c
+end
+
+local function take_idle(self, key)
+  local list = self.idle[key]
+  while list and #list > 0 do
+    local conn = table.remove(list)
+    -- A kept connection the server has closed meanwhile reads as EOF at once.
+    local data, err = conn:read(1, 0)
+    if not data and err and err.timeout then return conn end
+    conn:close()
+  end
+  return nil
+end
+
+local function put_idle(self, key, conn)
+  local list = self.idle[key]
+  if not list then
+    list = {}
+    self.idle[key] = list
+  end
+  if #list >= self.opts.max_idle_per_host then
+    conn:close()
+    return
+  end
+  conn:set_deadline(nil)
+  list[#list + 1] = conn
+end
+
+-- Close every kept-alive connection.
+function Client:close()
+  for _, list in pairs(self.idle) do
+    for _, conn in ipairs(list) do conn:close() end
+  end
+  self.idle = {}
+end
+
+-- How many kept-alive connections wait for reuse (all hosts).
+function Client:idle_count()
+  local n = 0
+  for _, list in pairs(self.idle) do n = n + #list end
+  return n
+end
+
+local function one_round(self, req, key, deadline)
+  local reused = true
+  local conn = take_idle(self, key)
+  if not conn then
+    reused = false
+    local left = deadline - net.now()
+    if left <= 0 then return nil, setmetatable({ message = "dial tcp " .. key .. ": i/o timeout", timeout = true }, wire.HttpError) end
+    local err
+    conn, err = net.dial("tcp", req.url.dial_address, left)
+    if not conn then return nil, err end
+  end
+  conn:set_deadline(deadline)
+  local ok, werr = req:write(conn)
+  local res, rerr
+  if ok then
+    repeat -- 1xx answers are interim (RFC 9110 15.2); 101 is final
+      res, rerr = wire.read_response(conn, req, self.opts)
+    until not res or res.status_code < 100 or res.status_code >= 200 or res.status_code == 101
+  end
+  if not res then
+    conn:close()
+    -- A reused connection the server closed just as we sent: try a fresh one.
+    local err = werr or rerr
+    local retry = reused and (err == net.EOF or (type(err) == "table" and (err.code == "ECONNRESET" or err.code == "EPIPE")))
+    return nil, err, retry
+  end
+  if res.close then
+    conn:close()
+  else
+    put_idle(self, key, conn)
+  end
+  return res
+end
+
+-- client:request{ method =, url =, headers = {...} or Header, body =, timeout =,
+-- follow_redirects = } -> response | nil, err
+function Client:request(spec)
+  if type(spec) == "string" then spec = { url = spec } end
+  if type(spec) ~= "table" then error("bad argument #1 to 'request' (table or URL expected)", 2) end
+  local method = spec.method or "GET"
+  local req, uerr = format.new_request(method, spec.url, spec.body)
+  if not req then return nil, setmetatable({ message = uerr, code = "bad_url" }, wire.HttpError) end
+  if spec.headers then
+    if getmetatable(spec.headers) == Header then
+      for name, value in spec.headers:each() do req.headers:add(name, value) end
+    else
+      for k, v in pairs(spec.headers) do req.headers:set(k, v) end
+    end
+  end
+  local timeout = spec.timeout or self.opts.timeout
+  local deadline = net.now() + timeout
+  local redirects = spec.follow_redirects or self.opts.follow_redirects
+  while true do
+    local key = req.url.dial_address
+    local res, err, retry = one_round(self, req, key, deadline)
+    if not res and retry then res, err = one_round(self, req, key, deadline) end
+    if not res then return nil, err end
+    local loc = res.headers:get("location")
+    local code = res.status_code
+    if redirects <= 0 or not loc or not (code == 301 or code == 302 or code == 303 or code == 307 or code == 308) then
+      return res
+    end
+    redirects = redirects - 1
+    if loc:sub(1, 1) == "/" then loc = "http://" .. req.url.host .. loc end
+    local m, b = req.method, req.body
+    if code == 303 or ((code == 301 or code == 302) and m == "POST") then m, b = "GET", nil end
+    local nreq, nerr = format.new_request(m, loc, b)
+    if not nreq then return nil, setmetatable({ message = nerr, code = "bad_url" }, wire.HttpError) end
+    for name, value in req.headers:each() do
+      if name:lower() ~= "content-length" then nreq.headers:add(name, value) end
+    end
+    req = nreq
+  end
+end
+
+function Client:get(url, spec)
+  spec = spec or {}
+  spec.url = url
+  spec.method = "GET"
+  return self:request(spec)
+end
+
+return M

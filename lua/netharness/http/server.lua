@@ -1,0 +1,157 @@
+-- http.serve: an HTTP/1.x server for scenario scripts. One task per
+-- connection; keep-alive for HTTP/1.1 (and HTTP/1.0 that asks for it);
+-- pipelined requests answered in order (the next one simply waits in the
+-- connection's buffer); "Expect: 100-continue" answered before the body is
+-- read; HEAD, 1xx, 204 and 304 without a body. A malformed request gets the
+-- status its error names (400, 413, 414, 431, 501, 505) and the connection
+-- is closed; a handler that raises gives its client a 500 and everyone else
+-- is served on.
+local net = require "netharness"
+local Header = require "netharness.http.header"
+local wire = require "netharness.http.wire"
+local format = require "netharness.http.format"
+
+local M = {}
+
+M.DEFAULTS = {
+  idle_timeout = 60,    -- seconds a kept-alive connection may wait for its next request
+  read_timeout = 30,    -- seconds to read one whole request once it has started
+  write_timeout = 30,
+  server_name = nil,    -- a Server header, if set
+}
+
+local function option(opts, k)
+  if opts[k] ~= nil then return opts[k] end
+  if wire.DEFAULTS[k] ~= nil then return wire.DEFAULTS[k] end
+  return M.DEFAULTS[k]
+end
+
+-- "Date:" is the same for a whole second: build it once per second.
+local date_second, date_value = -1, nil
+local function http_date()
+  local now = os.time()
+  if now ~= date_second then
+    date_second, date_value = now, os.date("!%a, %d %b %Y %H:%M:%S GMT", now)
+  end
+  return date_value
+end
+
+-- The bytes of a server's answer. keep: leave the connection open after it.
+local function answer(req, res, keep, opts)
+  local code = res.status_code or 200
+  local minor = (req and req.proto_minor == 0) and 0 or 1
+  local text = res.reason or format.STATUS_TEXT[code] or ("status code " .. code)
+  local out = { "HTTP/1." .. minor .. " " .. code .. " " .. text .. "\r\n" }
+  local body = res.body or ""
+  local h = res.headers
+  if format.body_allowed(code) then
+    out[#out + 1] = "Content-Length: " .. #body .. "\r\n"
+  else
+    body = ""
+  end
+  if not h:has("date") then out[#out + 1] = "Date: " .. http_date() .. "\r\n" end
+  if opts.server_name and not h:has("server") then out[#out + 1] = "Server: " .. opts.server_name .. "\r\n" end
+  if not keep then
+    if not h:has_token("connection", "close") then out[#out + 1] = "Connection: close\r\n" end
+  elseif minor == 0 then
+    out[#out + 1] = "Connection: keep-alive\r\n"
+  end
+  for name, value in h:each() do
+    local lname = name:lower()
+    if lname ~= "content-length" and lname ~= "transfer-encoding" then
+      out[#out + 1] = name .. ": " .. value .. "\r\n"
+    end
+  end
+  out[#out + 1] = "\r\n"
+  if not (req and req.method == "HEAD") then out[#out + 1] = body end
+  return table.concat(out)
+end
+M.answer = answer
+
+local function error_answer(status, message)
+  local res = format.new_response(status, message .. "\n", Header.new{ ["Content-Type"] = "text/plain; charset=utf-8" })
+  return res
+end
+
+local function report(opts, req, msg)
+  if opts.on_error then
+    opts.on_error(msg, req)
+  else
+    io.stderr:write("http.serve: handler failed", req and (" for " .. req.method .. " " .. req.target) or "",
+      ": ", tostring(msg), "\n")
+  end
+end
+
+-- Run the handler. It may fill in `res` (status_code, headers, body) or
+-- return status, body [, headers table].
+local function handle(handler, req, res, opts)
+  local ok, status, body, headers = xpcall(handler, debug.traceback, req, res)
+  if not ok then
+    report(opts, req, status)
+    return error_answer(500, "Internal Server Error"), true
+  end
+  if type(status) == "number" then
+    res.status_code = status
+    if body ~= nil then res.body = tostring(body) end
+    if type(headers) == "table" then
+      for k, v in pairs(headers) do res.headers:set(k, v) end
+    end
+  end
+  return res, false
+end
+
+local function serve_conn(conn, handler, opts, state)
+  local read_opts = setmetatable({ send_continue = true }, { __index = opts })
+  local remote = tostring(conn:remote_addr())
+  local idle, read_timeout, write_timeout = option(opts, "idle_timeout"), option(opts, "read_timeout"),
+    option(opts, "write_timeout")
+  while true do
+    -- The first request line may take the idle time; the rest of the request the read time.
+    conn:set_read_deadline(net.now() + idle + read_timeout)
+    local req, err = wire.read_request(conn, read_opts)
+    if not req then
+      if wire.is_http_error(err) then
+        conn:write(answer(nil, error_answer(err.status, err.message), false, opts), write_timeout)
+      end
+      break
+    end
+    req.remote_addr = remote
+    local res = format.new_response(200, "", Header.new())
+    res.request = req
+    local failed
+    res, failed = handle(handler, req, res, opts)
+    local keep = not (req.close or failed or res.close or state.closing)
+    local ok = conn:write(answer(req, res, keep, opts), write_timeout)
+    if not ok or not keep then break end
+  end
+  state.conns[conn] = nil
+  conn:close()
+end
+
+-- Serve HTTP on a listener until it is closed; then close every connection
+-- still open and return true. opts: idle_timeout, read_timeout,
+-- write_timeout, server_name, on_error(message, req), and the limits of
+-- netharness.http.wire (max_line, max_header_bytes, max_headers, max_body).
+function M.serve(listener, handler, opts)
+  if type(handler) ~= "function" then
+    error("bad argument #2 to 'serve' (function expected, got " .. type(handler) .. ")", 2)
+  end
+  opts = opts or {}
+  local state = { conns = {}, closing = false }
+  while true do
+    local conn, err = listener:accept()
+    if conn then
+      state.conns[conn] = true
+      net.spawn(serve_conn, conn, handler, opts, state)
+    elseif err.closed then
+      break
+    else
+      net.sleep(0.01) -- out of fds or similar: let connections finish, then go on
+    end
+  end
+  state.closing = true
+  for conn in pairs(state.conns) do conn:close() end
+  return true
+end
+
+return M

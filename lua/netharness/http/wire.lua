@@ -1,0 +1,394 @@
+-- Reading HTTP/1.x messages from a netharness TCP connection, like Go's
+-- http.ReadRequest and http.ReadResponse, over the connection's buffered reads
+-- in C (read_line, read_full): Lua never scans the stream byte by byte.
+--
+-- Framing follows RFC 9112 strictly, because a test harness must not be
+-- fooled by the messages it is there to catch: bare CR, obsolete line
+-- folding, whitespace before a colon, Content-Length together with
+-- Transfer-Encoding, differing Content-Lengths, bad chunk sizes and oversized
+-- heads are all errors. Every failure is `nil, err`: a netharness network
+-- error (timeout, closed, netharness.EOF when the peer closed before a
+-- message began) or an HTTP error with `status` (the answer a server owes:
+-- 400, 413, 414, 431, 501, 505), `code` and `message`.
+local net = require "netharness"
+local Header = require "netharness.http.header"
+
+local M = {}
+
+local HttpError = { __name = "netharness.http.Error" }
+HttpError.__index = HttpError
+HttpError.__tostring = function(e) return e.message end
+M.HttpError = HttpError
+
+local function fail(status, code, message)
+  return nil, setmetatable({ status = status, code = code, message = message }, HttpError)
+end
+M.fail = fail
+
+function M.is_http_error(err)
+  return getmetatable(err) == HttpError
+end
+
+M.DEFAULTS = {
+  max_line = 8192,             -- request line / status line (414 beyond)
+  max_header_bytes = 1 << 20,  -- all header lines together (Go's DefaultMaxHeaderBytes; 431 beyond)
+  max_headers = 1000,          -- number of header fields (431 beyond)
+  max_body = 64 << 20,         -- decoded body bytes (413 beyond)
+  max_chunk_line = 4096,       -- a chunk-size line with its extensions
+  timeout = nil,               -- per-call timeout for every read, in seconds
+}
+
+local function opt(opts, k)
+  local v = opts and opts[k]
+  if v == nil then return M.DEFAULTS[k] end
+  return v
+end
+
+-- A read that failed: partial data at EOF means the message was cut short.
+local function read_failed(err, what)
+  if err == net.EOF or err == net.ErrUnexpectedEOF then
+    return fail(400, "unexpected_eof", "unexpected EOF in " .. what)
+  end
+  return nil, err
+end
+
+-- tchar (RFC 9110 5.6.2)
+local NOT_TOKEN = "[^%w!#$%%&'*+%-.^_`|~]"
+-- field values may hold HTAB and visible bytes, not other controls (RFC 9110 5.5)
+local BAD_VALUE = "[%z\1-\8\10-\31\127]"
+
+-- Header lines up to the empty line. `budget` bytes at most in all.
+local function read_header_lines(conn, opts, budget, what)
+  local h = Header.new()
+  local count, max_headers = 0, opt(opts, "max_headers")
+  local timeout = opt(opts, "timeout")
+  while true do
+    conn:set_line_limit(math.max(budget, 2))
+    local line, err = conn:read_line(timeout)
+    if not line then
+      if type(err) == "table" and err.code == "EBUFFULL" then
+        return fail(431, "header_too_large", what .. " header fields too large")
+      end
+      return read_failed(err, what .. " header")
+    end
+    budget = budget - #line - 2
+    if budget < 0 then return fail(431, "header_too_large", what .. " header fields too large") end
+    if line == "" then return h end
+    if line:find("\r", 1, true) then
+      return fail(400, "bare_cr", "bare CR in " .. what .. " header") -- RFC 9112 2.2
+    end
+    local c = line:byte(1)
+    if c == 32 or c == 9 then
+      return fail(400, "obs_fold", "obsolete line folding in " .. what .. " header") -- RFC 9112 5.2
+    end
+    local name, value = line:match("^([^:]*):(.*)$")
+    if not name then return fail(400, "bad_header", "malformed " .. what .. " header line: " .. line:sub(1, 80)) end
+    if name:find("[ \t]$") then
+      return fail(400, "space_before_colon", "whitespace before colon in " .. what .. " header") -- RFC 9112 5.1
+    end
+    if name == "" or name:find(NOT_TOKEN) then
+      return fail(400, "bad_header", "invalid " .. what .. " header name: " .. name:sub(1, 80))
+    end
+    value = value:match("^[ \t]*(.-)[ \t]*$")
+    if value:find(BAD_VALUE) then
+      return fail(400, "bad_header", "invalid byte in " .. what .. " header " .. name)
+    end
+    count = count + 1
+    if count > max_headers then return fail(431, "too_many_headers", "too many " .. what .. " header fields") end
+    h:add(name, value)
+  end
+end
+
+-- Content-Length: one decimal number; a list of identical values counts as
+-- one (RFC 9112 6.3 item 5), anything else is an error.
+local function content_length(h)
+  local vs = h:values("content-length")
+  if not vs then return nil end
+  local n
+  for _, v in ipairs(vs) do
+    for item in (v .. ","):gmatch("([^,]*),") do
+      item = item:match("^[ \t]*(.-)[ \t]*$")
+      if not item:match("^%d+$") or #item > 15 then
+        return false, "invalid Content-Length " .. string.format("%q", v)
+      end
+      local x = tonumber(item)
+      if n and x ~= n then
+        local quoted = {}
+        for i, q in ipairs(vs) do quoted[i] = string.format("%q", q) end
+        return false, "http: message cannot contain multiple Content-Length headers; got ["
+          .. table.concat(quoted, " ") .. "]"
+      end
+      n = x
+    end
+  end
+  if #vs > 1 or vs[1]:find(",", 1, true) then h:set("Content-Length", tostring(n)) end -- as Go keeps one
+  return n
+end
+
+-- Transfer-Encoding: only "chunked" is implemented, and it must come last.
+-- Returns true (chunked), or nil + status + message.
+local function transfer_encoding(h, is_request)
+  local codings = {}
+  for _, v in ipairs(h:values("transfer-encoding")) do
+    for item in v:gmatch("[^,]+") do
+      item = item:match("^[ \t]*(.-)[ \t]*$"):lower()
+      if item ~= "" then codings[#codings + 1] = item end
+    end
+  end
+  if codings[#codings] ~= "chunked" then
+    if is_request then return nil, 400, "Transfer-Encoding does not end with chunked" end
+    return nil, 501, "unsupported Transfer-Encoding " .. table.concat(codings, ", ")
+  end
+  for i = 1, #codings - 1 do
+    if codings[i] == "chunked" then return nil, 400, "chunked applied more than once" end
+    return nil, 501, "unsupported Transfer-Encoding " .. codings[i]
+  end
+  return true
+end
+
+-- Decide how the body is framed: "chunked", a length, or "eof" (responses).
+local function framing(msg, h, is_request)
+  local te = h:has("transfer-encoding")
+  local cl, why = content_length(h)
+  if cl == false then return fail(400, "bad_content_length", why) end
+  if te then
+    if cl then
+      -- RFC 9112 6.1: a smuggling attempt as often as not; reject it
+      return fail(400, "conflicting_length", "both Transfer-Encoding and Content-Length")
+    end
+    if msg.proto_minor == 0 then
+      -- RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means faulty framing
+      return fail(400, "bad_transfer_encoding", "Transfer-Encoding in an HTTP/1.0 message")
+    end
+    local ok, status, text = transfer_encoding(h, is_request)
+    if not ok then
+      return fail(status, status == 501 and "unsupported_transfer_encoding" or "bad_transfer_encoding", text)
+    end
+    msg.transfer_encoding = { "chunked" }
+    msg.content_length = -1
+    return "chunked"
+  end
+  if cl then
+    msg.content_length = cl
+    return cl
+  end
+  if is_request then
+    msg.content_length = 0
+    return 0
+  end
+  msg.content_length = -1
+  return "eof"
+end
+
+local function read_chunked(conn, opts, msg, what)
+  local max_body, timeout = opt(opts, "max_body"), opt(opts, "timeout")
+  local parts, total = {}, 0
+  while true do
+    conn:set_line_limit(opt(opts, "max_chunk_line"))
+    local line, err = conn:read_line(timeout)
+    if not line then
+      if type(err) == "table" and err.code == "EBUFFULL" then
+        return fail(400, "bad_chunk", "chunk-size line too long")
+      end
+      return read_failed(err, what .. " body")
+    end
+    -- chunk-size [ BWS ";" chunk-ext ] (RFC 9112 7.1); no other bytes
+    local hex, ext = line:match("^(%x+)(.*)$")
+    if not hex or (ext ~= "" and not ext:match("^[ \t]*;[^\r]*$")) then
+      return fail(400, "bad_chunk", "invalid byte in chunk length")
+    end
+    if #hex > 15 then return fail(400, "bad_chunk", "chunk length too large") end
+    local size = tonumber(hex, 16)
+    if total + size > max_body then
+      return fail(413, "body_too_large", what .. " body larger than " .. max_body .. " bytes")
+    end
+    if size == 0 then break end
+    local data, rerr = conn:read_full(size + 2, timeout)
+    if not data then return read_failed(rerr, what .. " body") end
+    if data:sub(-2) ~= "\r\n" then return fail(400, "bad_chunk", "malformed chunked encoding") end
+    parts[#parts + 1] = data:sub(1, size)
+    total = total + size
+  end
+  local trailers, terr = read_header_lines(conn, opts, opt(opts, "max_header_bytes"), what .. " trailer")
+  if not trailers then return nil, terr end
+  if trailers:count() > 0 then msg.trailers = trailers end
+  return table.concat(parts)
+end
+
+local function read_body(conn, opts, msg, frame, what)
+  local timeout = opt(opts, "timeout")
+  if frame == "chunked" then return read_chunked(conn, opts, msg, what) end
+  if frame == "eof" then
+    local parts, total, max_body = {}, 0, opt(opts, "max_body")
+    while true do
+      local data, err = conn:read(65536, timeout)
+      if not data then
+        if err == net.EOF then break end
+        return nil, err
+      end
+      total = total + #data
+      if total > max_body then return fail(413, "body_too_large", what .. " body larger than " .. max_body .. " bytes") end
+      parts[#parts + 1] = data
+    end
+    return table.concat(parts)
+  end
+  if frame == 0 then return "" end
+  if frame > opt(opts, "max_body") then
+    return fail(413, "body_too_large", what .. " body larger than " .. opt(opts, "max_body") .. " bytes")
+  end
+  local data, err = conn:read_full(frame, timeout)
+  if not data then return read_failed(err, what .. " body") end
+  return data
+end
+
+-- RFC 9112 9.3 / Go's shouldClose: does this message end the connection?
+local function wants_close(msg)
+  if msg.proto_minor == 0 then return not msg.headers:has_token("connection", "keep-alive") end
+  return msg.headers:has_token("connection", "close")
+end
+
+local function parse_version(v)
+  local major, minor = v:match("^HTTP/(%d)%.(%d)$")
+  return tonumber(major), tonumber(minor)
+end
+
+-- Split a request-target into path and query (origin form) or an absolute URL.
+local function parse_target(method, target)
+  local u = { raw = target }
+  if target == "*" then
+    if method ~= "OPTIONS" then return nil end
+    u.path = "*"
+    return u
+  end
+  local scheme, authority, rest = target:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
+  if scheme then
+    u.scheme, u.host = scheme:lower(), authority
+    target = rest == "" and "/" or rest
+  elseif method == "CONNECT" then
+    u.host = target
+    return u
+  elseif target:sub(1, 1) ~= "/" then
+    return nil
+  end
+  u.path, u.query = target:match("^([^?#]*)%??([^#]*)")
+  if u.query == "" and not target:find("?", 1, true) then u.query = nil end
+  return u
+end
+
+-- Read one request: like Go's http.ReadRequest, and the body too.
+-- opts: the limits in M.DEFAULTS, and send_continue (answer "Expect:
+-- 100-continue" before reading the body, as a server does).
+function M.read_request(conn, opts)
+  local timeout = opt(opts, "timeout")
+  local max_line = opt(opts, "max_line")
+  local line, err
+  for _ = 1, 4 do -- RFC 9112 2.2: ignore empty lines before the request-line
+    conn:set_line_limit(max_line + 2)
+    line, err = conn:read_line(timeout)
+    if line ~= "" then break end
+  end
+  if not line then
+    if err == net.EOF then return nil, err end -- the peer closed between requests
+    if type(err) == "table" and err.code == "EBUFFULL" then
+      return fail(414, "line_too_long", "request line longer than " .. max_line .. " bytes")
+    end
+    return read_failed(err, "request line")
+  end
+  if line:find("\r", 1, true) then return fail(400, "bare_cr", "bare CR in request line") end
+  local method, target, version = line:match("^([^ ]+) ([^ ]+) ([^ ]+)$")
+  if not method then return fail(400, "bad_request_line", "malformed HTTP request " .. string.format("%q", line:sub(1, 80))) end
+  if method:find(NOT_TOKEN) then return fail(400, "bad_request_line", "invalid method " .. string.format("%q", method:sub(1, 40))) end
+  if target:find("[%c\127]") then return fail(400, "bad_request_line", "invalid byte in request target") end
+  local major, minor = parse_version(version)
+  if not major then return fail(400, "bad_version", "malformed HTTP version " .. string.format("%q", version:sub(1, 20))) end
+  if major ~= 1 then return fail(505, "unsupported_version", "unsupported HTTP version " .. version) end
+  local url = parse_target(method, target)
+  if not url then return fail(400, "bad_request_line", "invalid request target " .. string.format("%q", target:sub(1, 80))) end
+
+  local req = {
+    method = method, target = target, url = url,
+    proto = version, proto_major = major, proto_minor = minor,
+  }
+  local h, herr = read_header_lines(conn, opts, opt(opts, "max_header_bytes"), "request")
+  if not h then return nil, herr end
+  req.headers = h
+
+  -- RFC 9112 3.2: exactly one Host in HTTP/1.1
+  local hosts = h:values("host")
+  if hosts and #hosts > 1 then return fail(400, "bad_host", "too many Host headers") end
+  if minor >= 1 and not hosts then return fail(400, "missing_host", "missing required Host header") end
+  req.host = url.host or (hosts and hosts[1]) or ""
+  if req.host:find("[%s%c]") then return fail(400, "bad_host", "invalid Host header") end
+
+  local frame, ferr = framing(req, h, true)
+  if not frame then return nil, ferr end
+  req.close = wants_close(req)
+
+  if opts and opts.send_continue and minor >= 1 and frame ~= 0
+      and (h:get("expect") or ""):lower() == "100-continue" then
+    local ok, werr = conn:write("HTTP/1.1 100 Continue\r\n\r\n", timeout)
+    if not ok then return nil, werr end
+  end
+  local body, berr = read_body(conn, opts, req, frame, "request")
+  if not body then return nil, berr end
+  req.body = body
+  return req
+end
+
+local function no_body_expected(method, code)
+  return method == "HEAD" or (code >= 100 and code < 200) or code == 204 or code == 304
+end
+
+-- Read one response to `req` (its method matters: HEAD has no body), like
+-- Go's http.ReadResponse, body included. 1xx answers are returned as they come.
+function M.read_response(conn, req, opts)
+  local timeout = opt(opts, "timeout")
+  local max_line = opt(opts, "max_line")
+  conn:set_line_limit(max_line + 2)
+  local line, err = conn:read_line(timeout)
+  if not line then
+    if err == net.EOF then return nil, err end
+    if type(err) == "table" and err.code == "EBUFFULL" then
+      return fail(400, "line_too_long", "status line longer than " .. max_line .. " bytes")
+    end
+    return read_failed(err, "status line")
+  end
+  if line:find("\r", 1, true) then return fail(400, "bare_cr", "bare CR in status line") end
+  local version, code, reason = line:match("^([^ ]+) (%d%d%d)(.*)$")
+  if not version or (reason ~= "" and reason:sub(1, 1) ~= " ") then
+    return fail(400, "bad_status_line", "malformed HTTP response " .. string.format("%q", line:sub(1, 80)))
+  end
+  local major, minor = parse_version(version)
+  if not major then return fail(400, "bad_version", "malformed HTTP version " .. string.format("%q", version:sub(1, 20))) end
+  if reason:find("[%z\1-\8\10-\31\127]") then return fail(400, "bad_status_line", "invalid byte in reason phrase") end
+  local res = {
+    proto = version, proto_major = major, proto_minor = minor,
+    status_code = tonumber(code), status = code .. " " .. reason:sub(2), reason = reason:sub(2),
+    request = req,
+  }
+  local h, herr = read_header_lines(conn, opts, opt(opts, "max_header_bytes"), "response")
+  if not h then return nil, herr end
+  res.headers = h
+  local method = req and req.method or "GET"
+  local frame
+  if no_body_expected(method, res.status_code) then
+    local cl = content_length(h)
+    if cl == false then return fail(400, "bad_content_length", "invalid Content-Length") end
+    res.content_length = cl or 0
+    if method == "HEAD" and h:has("transfer-encoding") then
+      res.transfer_encoding, res.content_length = { "chunked" }, -1
+    end
+    frame = 0
+  else
+    local ferr
+    frame, ferr = framing(res, h, false)
+    if not frame then return nil, ferr end
+  end
+  res.close = wants_close(res) or frame == "eof"
+  local body, berr = read_body(conn, opts, res, frame, "response")
+  if not body then return nil, berr end
+  res.body = body
+  return res
+end
+
+return M
