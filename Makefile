@@ -27,7 +27,7 @@ PREFIX     ?= /usr/local
 LUA_LIBDIR  = $(PREFIX)/lib/lua/5.4
 LUA_SHARE   = $(PREFIX)/share/lua/5.4
 
-DEB_PKGS = lua5.4 liblua5.4-dev libev-dev lua-busted pkg-config socat python3
+DEB_PKGS = lua5.4 liblua5.4-dev libev-dev lua-busted pkg-config socat python3 curl nginx-light
 
 .PHONY: all deps demo test test-plain test-asan install uninstall clean
 
@@ -50,15 +50,22 @@ $(ASAN_CTEST): $(CTEST_SRC) core/rbuf.h Makefile
 	$(CC) -O1 -g $(filter-out -O2 -O3,$(CFLAGS)) $(SAN_FLAGS) -o $@ $(CTEST_SRC)
 
 # Install what is missing (needs root or sudo), then make `lua` mean Lua 5.4:
-# installing lua-busted may pull in Lua 5.1 and point `lua` at it.
+# installing lua-busted may pull in Lua 5.1 and point `lua` at it. Services
+# are kept from starting during the install (policy-rc.d): the specs start
+# their own nginx on loopback, and nothing should take port 80.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  noservice=""; if [ ! -e /usr/sbin/policy-rc.d ]; then noservice=1; \
+	    printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $$SUDO chmod 755 /usr/sbin/policy-rc.d; fi; \
 	  $$SUDO apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing || exit 1; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; rc=$$?; \
+	  [ -z "$$noservice" ] || $$SUDO rm -f /usr/sbin/policy-rc.d; \
+	  [ $$rc = 0 ] || exit 1; \
 	fi
 	@if [ "$$(readlink -f /usr/bin/lua 2>/dev/null)" != /usr/bin/lua5.4 ]; then \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
