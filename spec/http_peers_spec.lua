@@ -1,0 +1,308 @@
+-- netharness.http against real peers: curl and Python's http.client as clients
+-- of our server, Python's http.server and nginx as servers for our client,
+-- and the seed's HTTP scripts as processes. Everything on 127.0.0.1, every
+-- process bounded in time and stopped by the spec that started it.
+local net = require "netharness"
+local http = require "netharness.http"
+local S = require "support"
+
+local function start_server(handler)
+  local ln = assert(net.listen("tcp", "127.0.0.1:0"))
+  net.spawn(http.serve, ln, handler)
+  return ln, ln:addr().port
+end
+
+local function echo(req, res)
+  res.headers:set("Content-Type", "text/plain")
+  res.body = req.method .. " " .. req.target .. " proto=" .. req.proto .. " len=" .. #req.body
+    .. " te=" .. tostring(req.transfer_encoding and req.transfer_encoding[1]) .. "\n" .. req.body
+end
+
+local function run_tool(cmd, limit)
+  local p = S.start(cmd, limit or 20)
+  local code, out = S.wait_exit(p, limit or 20)
+  S.stop(p)
+  return code, out
+end
+
+local function tmpdir()
+  local p = S.popen("mktemp -d")
+  local dir = p:read("l")
+  p:close()
+  S.execute("chmod 755 " .. dir)
+  return dir
+end
+
+-- 10 MiB that would show any lost, repeated or reordered block.
+local function big_body()
+  local parts = {}
+  for i = 1, 10 * 1024 * 1024 // 16 do parts[i] = string.format("%015d\n", i) end
+  return table.concat(parts)
+end
+
+describe("HTTP with real peers", function()
+  describe("curl against http.serve", function()
+    it("GET", function()
+      S.run(function()
+        local ln, port = start_server(echo)
+        local code, out = run_tool("curl -sS --max-time 10 http://127.0.0.1:" .. port .. "/path?q=1")
+        assert.are.equal(0, code, out)
+        assert.are.equal("GET /path?q=1 proto=HTTP/1.1 len=0 te=nil\n", out)
+        ln:close()
+      end, 30)
+    end)
+
+    it("POST with a body", function()
+      S.run(function()
+        local ln, port = start_server(echo)
+        local code, out = run_tool("curl -sS --max-time 10 --data-binary 'a=1&b=2' http://127.0.0.1:" .. port .. "/form")
+        assert.are.equal(0, code, out)
+        assert.are.equal("POST /form proto=HTTP/1.1 len=7 te=nil\na=1&b=2", out)
+        ln:close()
+      end, 30)
+    end)
+
+    it("a chunked upload", function()
+      S.run(function()
+        local ln, port = start_server(echo)
+        local code, out = run_tool("printf 'streamed body' | curl -sS --max-time 10 -H 'Transfer-Encoding: chunked' "
+          .. "--data-binary @- http://127.0.0.1:" .. port .. "/up")
+        assert.are.equal(0, code, out)
+        assert.are.equal("POST /up proto=HTTP/1.1 len=13 te=chunked\nstreamed body", out)
+        ln:close()
+      end, 30)
+    end)
+
+    it("keep-alive: several requests on one connection", function()
+      S.run(function()
+        local accepted = 0
+        local ln = assert(net.listen("tcp", "127.0.0.1:0"))
+        -- count connections by wrapping the listener's accept
+        local counting = setmetatable({ accept = function(_, ...)
+          local c, e = ln:accept(...)
+          if c then accepted = accepted + 1 end
+          return c, e
+        end }, { __index = function(_, k) return function(_, ...) return ln[k](ln, ...) end end })
+        net.spawn(http.serve, counting, echo)
+        local base = "http://127.0.0.1:" .. ln:addr().port
+        local code, out = run_tool("curl -sv --max-time 10 " .. base .. "/1 " .. base .. "/2 " .. base .. "/3")
+        assert.are.equal(0, code, out)
+        assert.matches("GET /1 ", out)
+        assert.matches("GET /3 ", out)
+        assert.matches("Re%-using existing connection", out)
+        assert.are.equal(1, accepted)
+        ln:close()
+      end, 30)
+    end)
+
+    it("HTTP/1.0", function()
+      S.run(function()
+        local ln, port = start_server(echo)
+        local code, out = run_tool("curl -sS -0 -i --max-time 10 http://127.0.0.1:" .. port .. "/old")
+        assert.are.equal(0, code, out)
+        assert.matches("^HTTP/1%.0 200 OK\r\n", out)
+        assert.matches("Connection: close\r\n", out)
+        assert.matches("GET /old proto=HTTP/1%.0 len=0", out)
+        ln:close()
+      end, 30)
+    end)
+  end)
+
+  describe("Python", function()
+    it("http.client against http.serve: keep-alive, POST, HEAD", function()
+      S.run(function()
+        local ln, port = start_server(echo)
+        local script = [[
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+for i in range(3):
+    c.request("GET", "/n%d" % i)
+    r = c.getresponse()
+    print(r.status, r.read().decode().split("\n")[0])
+c.request("POST", "/p", body=b"xyz", headers={"Content-Type": "text/plain"})
+r = c.getresponse(); print(r.status, r.read().decode().replace("\n", "|"))
+c.request("HEAD", "/h")
+r = c.getresponse(); print(r.status, repr(r.read()), r.getheader("Content-Length"))
+print("sock reused", c.sock is not None)
+]]
+        local code, out = run_tool("python3 -c " .. S.quote(script) .. " " .. port)
+        assert.are.equal(0, code, out)
+        assert.are.equal("200 GET /n0 proto=HTTP/1.1 len=0 te=nil\n200 GET /n1 proto=HTTP/1.1 len=0 te=nil\n"
+          .. "200 GET /n2 proto=HTTP/1.1 len=0 te=nil\n200 POST /p proto=HTTP/1.1 len=3 te=nil|xyz\n"
+          .. "200 b'' 36\nsock reused True\n", out)
+        ln:close()
+      end, 30)
+    end)
+
+    it("our client against http.server", function()
+      S.run(function()
+        local dir = tmpdir()
+        local f = assert(io.open(dir .. "/hello.txt", "wb"))
+        f:write("hello from python\n")
+        f:close()
+        local port = S.free_port("tcp")
+        local py = S.start("cd " .. dir .. " && exec python3 -m http.server --bind 127.0.0.1 " .. port, 30)
+        local res, err
+        for _ = 1, 100 do -- until it listens
+          res, err = http.get("http://127.0.0.1:" .. port .. "/hello.txt", { timeout = 2 })
+          if res then break end
+          net.sleep(0.05)
+        end
+        assert.is_truthy(res, tostring(err))
+        assert.are.equal(200, res.status_code)
+        assert.are.equal("hello from python\n", res.body)
+        res = assert(http.get("http://127.0.0.1:" .. port .. "/missing", { timeout = 2 }))
+        assert.are.equal(404, res.status_code)
+        S.stop(py)
+        S.execute("rm -rf " .. dir)
+      end, 40)
+    end)
+  end)
+
+  describe("nginx as the server for our client", function()
+    local dir, port, proc, body
+
+    setup(function()
+      dir = tmpdir()
+      port = S.free_port("tcp")
+      body = big_body()
+      local f = assert(io.open(dir .. "/big.bin", "wb"))
+      f:write(body)
+      f:close()
+      f = assert(io.open(dir .. "/nginx.conf", "w"))
+      f:write((([[
+load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
+worker_processes 1;
+daemon off;
+pid DIR/nginx.pid;
+error_log DIR/error.log;
+events { worker_connections 256; }
+http {
+  access_log DIR/access.log;
+  client_body_temp_path DIR/body;
+  proxy_temp_path DIR/proxy;
+  fastcgi_temp_path DIR/fastcgi;
+  uwsgi_temp_path DIR/uwsgi;
+  scgi_temp_path DIR/scgi;
+  keepalive_requests 1000;
+  server {
+    listen 127.0.0.1:PORT;
+    root DIR;
+    add_header X-Conn $connection always;
+    location = /hello { return 200 "hello from nginx\n"; }
+    location = /chunked { echo "first"; echo_flush; echo "second"; }
+    location = /bigchunked { echo_duplicate 655360 "0123456789abcdef"; }
+  }
+}
+]]):gsub("DIR", dir):gsub("PORT", port)))
+      f:close()
+      proc = S.start("exec nginx -p " .. dir .. " -c " .. dir .. "/nginx.conf", 120)
+    end)
+
+    teardown(function()
+      S.stop(proc)
+      S.execute("rm -rf " .. dir)
+    end)
+
+    local function get(client, path)
+      return client:get("http://127.0.0.1:" .. port .. path, { timeout = 10 })
+    end
+
+    local function wait_ready(client)
+      for _ = 1, 100 do
+        local res = get(client, "/hello")
+        if res then return res end
+        net.sleep(0.05)
+      end
+      error("nginx did not start: " .. S.output(proc))
+    end
+
+    it("keeps the connection alive across requests", function()
+      S.run(function()
+        local client = http.new_client()
+        wait_ready(client)
+        local first = assert(get(client, "/hello"))
+        assert.are.equal("hello from nginx\n", first.body)
+        for _ = 1, 5 do
+          local res = assert(get(client, "/hello"))
+          assert.are.equal(first.headers:get("x-conn"), res.headers:get("x-conn"))
+        end
+        assert.are.equal(1, client:idle_count())
+        client:close()
+      end, 30)
+    end)
+
+    it("decodes chunked responses", function()
+      S.run(function()
+        local client = http.new_client()
+        wait_ready(client)
+        local res = assert(get(client, "/chunked"))
+        assert.are.same({ "chunked" }, res.transfer_encoding)
+        assert.are.equal("first\nsecond\n", res.body)
+        client:close()
+      end, 30)
+    end)
+
+    it("carries 10 MiB bodies intact, by length and chunked", function()
+      S.run(function()
+        local client = http.new_client()
+        wait_ready(client)
+        local res = assert(get(client, "/big.bin"))
+        assert.are.equal(#body, tonumber(res.headers:get("content-length")))
+        assert.are.equal(#body, #res.body)
+        assert.is_true(res.body == body)
+        res = assert(get(client, "/bigchunked"))
+        assert.are.same({ "chunked" }, res.transfer_encoding)
+        assert.are.equal(10 * 1024 * 1024, #res.body)
+        assert.is_true(res.body == string.rep("0123456789abcdef", 655360))
+        -- and the connection is still good for more
+        assert.are.equal("hello from nginx\n", assert(get(client, "/hello")).body)
+        client:close()
+      end, 60)
+    end)
+  end)
+
+  describe("the seed's HTTP scripts", function()
+    it("http_client against http_server prints the seed's dumps", function()
+      S.run(function()
+        local port = S.free_port("tcp")
+        local srv = S.start(S.lua .. " scripts/http_server.lua --addr 127.0.0.1:" .. port .. " --count 1", 20)
+        assert(S.wait_output(srv, "listening on", 5))
+        local code, out = run_tool(S.lua .. " scripts/http_client.lua --addr 127.0.0.1:" .. port)
+        assert.are.equal(0, code, out)
+        assert.are.equal("HTTP/1.0 200 OK\r\nConnection: close\r\n\r\nTCP connection\n", out)
+        local scode, sout = S.wait_exit(srv, 10)
+        assert.are.equal(0, scode, sout)
+        assert.matches("GET / HTTP/1%.1\r\nHost: 127%.0%.0%.1:" .. port .. "\r\nUser%-Agent: netharness/[%d.]+\r\n\r\n\n$", sout)
+        S.stop(srv)
+      end, 30)
+    end)
+
+    it("curl against http_server shows TCP connection", function()
+      S.run(function()
+        local port = S.free_port("tcp")
+        local srv = S.start(S.lua .. " scripts/http_server.lua --addr :" .. port .. " --count 2", 20)
+        assert(S.wait_output(srv, "listening on", 5))
+        local code, out = run_tool("curl -sS --max-time 10 http://localhost:" .. port)
+        assert.are.equal(0, code, out)
+        assert.are.equal("TCP connection", out)
+        code, out = run_tool("curl -sS -i --max-time 10 http://127.0.0.1:" .. port)
+        assert.are.equal(0, code, out)
+        assert.are.equal("HTTP/1.0 200 OK\r\n\r\nTCP connection", out)
+        local _, sout = S.wait_exit(srv, 10)
+        assert.matches("User%-Agent: curl/", sout)
+        S.stop(srv)
+      end, 30)
+    end)
+
+    it("http_client fails clearly when nothing listens", function()
+      S.run(function()
+        local port = S.free_port("tcp")
+        local code, out = run_tool(S.lua .. " scripts/http_client.lua --addr 127.0.0.1:" .. port)
+        assert.are.equal(1, code)
+        assert.matches("http_client: cannot connect to 127%.0%.0%.1:" .. port
+          .. " %(dial tcp 127%.0%.0%.1:" .. port .. ": connect: connection refused%)", out)
+      end, 30)
+    end)
+  end)
+end)
