@@ -19,7 +19,6 @@ local client = require "netharness.http.client"
 local M = {
   Header = Header,
   new_header = Header.new,
-  read_request = wire.read_request,
   is_http_error = wire.is_http_error,
   new_request = format.new_request,
   new_response = format.new_response,
@@ -35,7 +34,13 @@ local M = {
   new_client = client.new,
 }
 
--- Responses read from the wire can be written again, as in Go.
+-- Messages read from the wire can be written again, as in Go.
+function M.read_request(conn, opts)
+  local req, err = wire.read_request(conn, opts)
+  if req then setmetatable(req, format.Request) end
+  return req, err
+end
+
 function M.read_response(conn, req, opts)
   local res, err = wire.read_response(conn, req, opts)
   if res then setmetatable(res, format.Response) end
