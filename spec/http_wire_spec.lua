@@ -6,13 +6,7 @@ local S = require "support"
 
 local GOLDEN = "spec/golden/http/"
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = S.read_file
 
 local function golden_names(ext)
   local names = {}

@@ -50,6 +50,7 @@ local function read_file(path)
   f:close()
   return s
 end
+S.read_file = read_file
 
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
