@@ -27,9 +27,9 @@ PREFIX     ?= /usr/local
 LUA_LIBDIR  = $(PREFIX)/lib/lua/5.4
 LUA_SHARE   = $(PREFIX)/share/lua/5.4
 
-DEB_PKGS = lua5.4 liblua5.4-dev libev-dev lua-busted pkg-config socat python3 curl nginx-light
+DEB_PKGS = lua5.4 liblua5.4-dev libev-dev lua-busted pkg-config socat python3 curl nginx-light wrk
 
-.PHONY: all deps demo test test-plain test-asan install uninstall clean
+.PHONY: all deps demo test test-plain test-asan bench install uninstall clean
 
 all: $(MODULE)
 
@@ -86,6 +86,21 @@ test-plain: all $(CTEST)
 
 test-asan: $(ASAN_MODULE) $(ASAN_CTEST)
 	@NH_SPEC_PASSES=asan sh spec/run.sh
+
+BENCH_REFS = build/bench/ref_udp build/bench/ref_http
+
+build/bench/ref_udp: bench/ref_udp.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=c11 -Wall -Wextra -Werror -o $@ $<
+
+build/bench/ref_http: bench/ref_http.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=c11 -Wall -Wextra -Werror -o $@ $< -lev
+
+# Every case against its reference, in one run (a few minutes; not part of
+# make test: speed targets are ratios measured here, never timed tests).
+bench: deps all $(BENCH_REFS)
+	@$(LUA) bench/run.lua $(REPS)
 
 install: all
 	install -d $(LUA_LIBDIR)/netharness $(LUA_SHARE)/netharness

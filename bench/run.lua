@@ -1,0 +1,396 @@
+-- make bench: every case against its reference in the same run, repeated
+-- (implementations interleaved), servers and clients pinned with taskset,
+-- traffic on 127.0.0.1 only; one table on stdout and the same figures as JSON
+-- under bench/results/. Every process is started here, bounded by `timeout`,
+-- and stopped by its PID.
+--
+-- usage: lua5.4 bench/run.lua [REPS]      (BENCH_CASES=1,3 to run some cases)
+local net = dofile((arg[0]:match("^(.*)[/\\]") or ".") .. "/prelude.lua")
+local json = require "dkjson"
+
+local REPS = tonumber(arg[1] or os.getenv("BENCH_REPS") or "5")
+local ONLY = {}
+for c in (os.getenv("BENCH_CASES") or "1,2,3,4,5"):gmatch("%d+") do ONLY[tonumber(c)] = true end
+local SERVER_CPU, CLIENT_CPU = 0, 1
+local TMP = os.getenv("TMPDIR") or "/tmp"
+local CLK_TCK = 100
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function shell(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+-- Start `cmd` on one CPU in the background; its PID is the program's own.
+local function start(cpu, cmd, limit)
+  local out = os.tmpname()
+  local line = string.format("ulimit -n 20000; exec timeout -k 2 %d taskset -c %d %s", limit or 120, cpu, cmd)
+  local pid = tonumber(shell("sh -c " .. q(line) .. " >" .. out .. " 2>&1 </dev/null & echo $!"))
+  return { pid = pid, out = out, cmd = cmd }
+end
+
+local function output(p) return read_file(p.out) or "" end
+
+local function wait_output(p, pattern, limit)
+  local deadline = net.now() + (limit or 10)
+  while net.now() < deadline do
+    local s = output(p)
+    if s:find(pattern) then return s end
+    net.sleep(0.02)
+  end
+  error("no " .. pattern .. " from " .. p.cmd .. ":\n" .. output(p))
+end
+
+local function alive(p)
+  return os.execute("kill -0 " .. p.pid .. " 2>/dev/null") == true
+end
+
+-- `timeout` runs the program as its child: the PID we hold is timeout's, so
+-- read the program's figures from the child.
+local function program_pid(p)
+  local kids = read_file("/proc/" .. p.pid .. "/task/" .. p.pid .. "/children") or ""
+  return tonumber(kids:match("%d+")) or p.pid
+end
+
+-- CPU seconds of a process and all its descendants (nginx works in a worker).
+local function tree_cpu(pid)
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  if not stat then return 0 end
+  local f = {}
+  for x in stat:match("%) (.*)$"):gmatch("%S+") do f[#f + 1] = x end
+  local total = (tonumber(f[12]) + tonumber(f[13])) / CLK_TCK -- utime, stime
+  local tasks = io.popen("ls /proc/" .. pid .. "/task 2>/dev/null")
+  for tid in tasks:lines() do
+    for child in (read_file("/proc/" .. pid .. "/task/" .. tid .. "/children") or ""):gmatch("%d+") do
+      total = total + tree_cpu(child)
+    end
+  end
+  tasks:close()
+  return total
+end
+
+local function cpu_seconds(p)
+  return tree_cpu(program_pid(p))
+end
+
+local function rss_kib(p)
+  local status = read_file("/proc/" .. program_pid(p) .. "/status") or ""
+  return tonumber(status:match("VmRSS:%s*(%d+)"))
+end
+
+local function stop(p)
+  if alive(p) then
+    os.execute("kill -TERM " .. p.pid .. " 2>/dev/null")
+    for _ = 1, 100 do
+      if not alive(p) then break end
+      net.sleep(0.02)
+    end
+    if alive(p) then os.execute("kill -KILL " .. p.pid .. " 2>/dev/null") end
+  end
+  os.remove(p.out)
+end
+
+-- Run a client to completion; returns its output.
+local function run(cpu, cmd, limit)
+  local p = start(cpu, cmd, limit)
+  local deadline = net.now() + (limit or 60) + 5
+  while alive(p) and net.now() < deadline do net.sleep(0.05) end
+  local out = output(p)
+  stop(p)
+  return out
+end
+
+local function field(s, key)
+  return tonumber((s or ""):match(key .. "=([%d.]+)"))
+end
+
+local function port()
+  local c = assert(net.listen("tcp4", "127.0.0.1:0"))
+  local u = assert(net.listen_packet("udp4", "127.0.0.1:" .. c:local_addr().port))
+  local n = c:local_addr().port
+  c:close()
+  u:close()
+  return n
+end
+
+-- wrk's "Requests/sec" and latency percentiles, in seconds.
+local function parse_wrk(s)
+  local function secs(v, unit)
+    v = tonumber(v)
+    if unit == "us" then return v / 1e6 elseif unit == "ms" then return v / 1e3 elseif unit == "s" then return v end
+    return v / 60
+  end
+  local r = { rate = tonumber(s:match("Requests/sec:%s*([%d.]+)")) }
+  local v, u = s:match("\n%s*50%%%s+([%d.]+)(%a+)")
+  if v then r.p50 = secs(v, u) end
+  v, u = s:match("\n%s*99%%%s+([%d.]+)(%a+)")
+  if v then r.p99 = secs(v, u) end
+  return r
+end
+
+-- ---- the implementations of each case ----
+
+local LUA = "lua5.4"
+local ROOT = "."
+
+local function udp_pingpong(server_cmd, client_cmd)
+  return function()
+    local pt = port()
+    local srv = start(SERVER_CPU, server_cmd(pt))
+    wait_output(srv, "ready")
+    local out = run(SERVER_CPU, client_cmd(pt)) -- same CPU: the cost per datagram
+    stop(srv)
+    return { value = field(out, "rate"), lost = field(out, "lost") }
+  end
+end
+
+local function udp_capacity(sink_cmd)
+  return function()
+    local pt = port()
+    local sink = start(SERVER_CPU, sink_cmd(pt))
+    wait_output(sink, "ready")
+    local blast = run(CLIENT_CPU, "build/bench/ref_udp blast " .. pt .. " 2 64")
+    local out = wait_output(sink, "received=", 10)
+    local cpu = cpu_seconds(sink)
+    stop(sink)
+    local sent, got = field(blast, "sent"), field(out, "received")
+    return { value = got / cpu, rate = field(out, "rate"), cpu = cpu,
+      loss = sent and got and (1 - got / sent) or nil }
+  end
+end
+
+local function http_server(server_cmd, ready)
+  return function()
+    local pt = port()
+    local srv = start(SERVER_CPU, server_cmd(pt))
+    if ready then wait_output(srv, ready) else net.sleep(0.3) end
+    local url = "http://127.0.0.1:" .. pt .. "/"
+    run(CLIENT_CPU, "wrk -t1 -c50 -d1s " .. url, 10) -- warm up
+    local cpu0 = cpu_seconds(srv)
+    local out = run(CLIENT_CPU, "wrk -t1 -c50 -d5s --latency " .. url, 20)
+    local cpu = cpu_seconds(srv) - cpu0
+    stop(srv)
+    local w = parse_wrk(out)
+    local total = w.rate and w.rate * 5
+    return { value = total and total / cpu, rate = w.rate, p50 = w.p50, p99 = w.p99, cpu = cpu }
+  end
+end
+
+local NGINX_CONF = [[
+worker_processes 1;
+daemon off;
+pid DIR/nginx.pid;
+error_log DIR/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path DIR/body;
+  proxy_temp_path DIR/proxy;
+  fastcgi_temp_path DIR/fastcgi;
+  uwsgi_temp_path DIR/uwsgi;
+  scgi_temp_path DIR/scgi;
+  keepalive_requests 100000000;
+  server {
+    listen 127.0.0.1:PORT;
+    location / { return 200 "TCP connection"; }
+  }
+}
+]]
+
+local function nginx_cmd(pt)
+  local dir = shell("mktemp -d"):gsub("%s+$", "")
+  local f = assert(io.open(dir .. "/nginx.conf", "w"))
+  f:write((NGINX_CONF:gsub("DIR", dir):gsub("PORT", pt)))
+  f:close()
+  return "nginx -p " .. dir .. " -c " .. dir .. "/nginx.conf"
+end
+
+-- CPU of a client measured by the shell that waited for it (cutime + cstime).
+local function client_cpu_run(cmd, limit)
+  local out = run(CLIENT_CPU, "sh -c " .. q(cmd .. "; echo; echo children_stat $(cat /proc/$$/stat)"), limit)
+  local stat = out:match("children_stat (.*)$") or ""
+  local f = {}
+  for x in (stat:match("%) (.*)$") or ""):gmatch("%S+") do f[#f + 1] = x end
+  local cpu = f[14] and (tonumber(f[14]) + tonumber(f[15])) / CLK_TCK
+  return out, cpu
+end
+
+local function http_client(kind)
+  return function()
+    local pt = port()
+    local srv = start(SERVER_CPU, nginx_cmd(pt))
+    net.sleep(0.3)
+    local url = "http://127.0.0.1:" .. pt .. "/"
+    local out, cpu, rate
+    if kind == "ours" then
+      out, cpu = client_cpu_run(LUA .. " scripts/http_load.lua --connections 50 --duration 5 " .. url, 30)
+      rate = field(out, "rate")
+    else
+      out, cpu = client_cpu_run("wrk -t1 -c50 -d5s --latency " .. url, 30)
+      rate = parse_wrk(out).rate
+    end
+    stop(srv)
+    return { value = rate, cpu = cpu, per_cpu = rate and cpu and rate * 5 / cpu }
+  end
+end
+
+local IDLE = 10000
+local function idle_memory()
+  local pt = port()
+  local srv = start(SERVER_CPU, LUA .. " bench/idle_server.lua " .. pt)
+  wait_output(srv, "ready")
+  net.sleep(0.2)
+  local before = rss_kib(srv)
+  local cli = start(CLIENT_CPU, LUA .. " bench/idle_clients.lua " .. pt .. " " .. IDLE)
+  wait_output(srv, "accepted " .. IDLE, 60)
+  net.sleep(0.3)
+  local after = rss_kib(srv)
+  stop(cli)
+  stop(srv)
+  return { value = (after - before) / IDLE, before = before, after = after }
+end
+
+local CASES = {
+  { id = 1, name = "UDP ping-pong, same CPU (round trips/s)", unit = "trips/s", target = 0.85,
+    ours = udp_pingpong(function(p) return LUA .. " bench/udp_echo.lua " .. p end,
+      function(p) return LUA .. " bench/udp_pingpong.lua " .. p .. " 2 32" end),
+    ref = udp_pingpong(function(p) return "build/bench/ref_udp server " .. p end,
+      function(p) return "build/bench/ref_udp client " .. p .. " 2 32" end) },
+  { id = 1, name = "UDP ping-pong, our server + C client", unit = "trips/s", target = 0.92, same_ref_as = 1,
+    ours = udp_pingpong(function(p) return LUA .. " bench/udp_echo.lua " .. p end,
+      function(p) return "build/bench/ref_udp client " .. p .. " 2 32" end) },
+  { id = 2, name = "UDP receive, datagrams per receiver CPU-second", unit = "dgrams/cpu-s", target = 0.90,
+    ours = udp_capacity(function(p) return LUA .. " bench/udp_sink.lua " .. p .. " 0.5" end),
+    ref = udp_capacity(function(p) return "build/bench/ref_udp sink " .. p .. " 0.5" end) },
+  { id = 3, name = "HTTP server, requests per server CPU-second", unit = "req/cpu-s", target = 0.80,
+    ours = http_server(function(p) return LUA .. " bench/http_server.lua " .. p end, "ready"),
+    ref = http_server(nginx_cmd),
+    extra = { name = "naive C responder on libev", run = http_server(function(p) return "build/bench/ref_http " .. p end, "ready") } },
+  { id = 4, name = "HTTP client load generator (requests/s)", unit = "req/s", target = 0.80,
+    ours = http_client("ours"), ref = http_client("wrk") },
+  { id = 5, name = "Memory per idle TCP connection (KiB)", unit = "KiB", target = 1.5, absolute = true,
+    ours = idle_memory },
+}
+
+-- ---- running and reporting ----
+
+local function stats(runs, key)
+  local xs = {}
+  for _, r in ipairs(runs) do
+    if r[key] then xs[#xs + 1] = r[key] end
+  end
+  if #xs == 0 then return nil end
+  table.sort(xs)
+  local n = #xs
+  local median = n % 2 == 1 and xs[(n + 1) // 2] or (xs[n // 2] + xs[n // 2 + 1]) / 2
+  return { median = median, min = xs[1], max = xs[n], n = n }
+end
+
+local results = {}
+for _, case in ipairs(CASES) do
+  if ONLY[case.id] then
+    case.runs = { ours = {}, ref = {}, extra = {} }
+    results[#results + 1] = case
+  end
+end
+
+local reps_for = function(case) return case.absolute and math.min(REPS, 3) or REPS end
+for rep = 1, REPS do
+  for _, case in ipairs(results) do
+    if rep <= reps_for(case) then
+      io.stderr:write(string.format("[%d/%d] %s\n", rep, REPS, case.name))
+      case.runs.ours[#case.runs.ours + 1] = case.ours()
+      if case.ref then case.runs.ref[#case.runs.ref + 1] = case.ref() end
+      if case.extra then case.runs.extra[#case.runs.extra + 1] = case.extra.run() end
+    end
+  end
+end
+
+local function fmt(x)
+  if not x then return "-" end
+  if x >= 1000 then
+    local s = string.format("%.0f", x):reverse():gsub("(%d%d%d)", "%1,"):reverse()
+    return (s:gsub("^,", ""))
+  end
+  if x >= 10 then return string.format("%.1f", x) end
+  return string.format("%.2f", x)
+end
+
+local function span(st)
+  if not st then return "-" end
+  return string.format("%s (%s-%s)", fmt(st.median), fmt(st.min), fmt(st.max))
+end
+
+local report = { date = os.date("!%Y-%m-%dT%H:%M:%SZ"), reps = REPS,
+  machine = { cpus = tonumber(shell("nproc")), kernel = shell("uname -r"):gsub("%s+$", "") }, cases = {} }
+
+print(string.format("\n%-50s %-30s %-30s %7s %8s", "case", "ours: median (min-max)", "reference: median (min-max)", "ratio", "target"))
+print(string.rep("-", 130))
+for _, case in ipairs(results) do
+  local ours = stats(case.runs.ours, "value")
+  local ref_runs = case.runs.ref
+  if case.same_ref_as then
+    for _, other in ipairs(results) do
+      if other.id == case.same_ref_as and other.ref then ref_runs = other.runs.ref end
+    end
+  end
+  local ref = stats(ref_runs, "value")
+  local ratio, met, target_text
+  if case.absolute then
+    ratio = nil
+    met = ours and ours.median <= case.target
+    target_text = "<= " .. case.target
+  else
+    ratio = ours and ref and ours.median / ref.median
+    met = ratio and ratio >= case.target
+    target_text = ">= " .. case.target
+  end
+  print(string.format("%-50s %-30s %-30s %7s %8s %s", case.name, span(ours), span(ref),
+    ratio and string.format("%.2f", ratio) or "-", target_text, met and "met" or "NOT MET"))
+  local entry = { case = case.id, name = case.name, unit = case.unit, ours = ours, reference = ref,
+    ratio = ratio, target = case.target, met = met or false, runs = case.runs }
+  if case.id == 3 then
+    local extra = stats(case.runs.extra, "value")
+    entry.naive_c = extra
+    entry.ours_rate, entry.nginx_rate = stats(case.runs.ours, "rate"), stats(ref_runs, "rate")
+    entry.ours_p50, entry.ours_p99 = stats(case.runs.ours, "p50"), stats(case.runs.ours, "p99")
+    entry.nginx_p50, entry.nginx_p99 = stats(ref_runs, "p50"), stats(ref_runs, "p99")
+    print(string.format("  %-48s %-30s %-30s %7s", "  vs naive C responder (req/cpu-s)", span(ours), span(extra),
+      extra and string.format("%.2f", ours.median / extra.median) or "-"))
+    print(string.format("  %-48s %-30s %-30s", "  requests/s", span(entry.ours_rate), span(entry.nginx_rate)))
+    print(string.format("  %-48s %-30s %-30s", "  p50 / p99 latency (ms)",
+      string.format("%.3f / %.3f", entry.ours_p50.median * 1e3, entry.ours_p99.median * 1e3),
+      string.format("%.3f / %.3f", entry.nginx_p50.median * 1e3, entry.nginx_p99.median * 1e3)))
+  elseif case.id == 2 then
+    entry.ours_loss, entry.ref_loss = stats(case.runs.ours, "loss"), stats(ref_runs, "loss")
+    entry.ours_rate, entry.ref_rate = stats(case.runs.ours, "rate"), stats(ref_runs, "rate")
+    print(string.format("  %-48s %-30s %-30s", "  datagrams/s received", span(entry.ours_rate), span(entry.ref_rate)))
+    print(string.format("  %-48s %-30s %-30s", "  loss", string.format("%.1f%%", entry.ours_loss.median * 100),
+      string.format("%.1f%%", entry.ref_loss.median * 100)))
+  elseif case.id == 4 then
+    entry.ours_per_cpu, entry.ref_per_cpu = stats(case.runs.ours, "per_cpu"), stats(ref_runs, "per_cpu")
+    print(string.format("  %-48s %-30s %-30s", "  requests per client CPU-second", span(entry.ours_per_cpu), span(entry.ref_per_cpu)))
+  end
+  report.cases[#report.cases + 1] = entry
+end
+
+os.execute("mkdir -p bench/results")
+local name = "bench/results/" .. report.date:gsub("[:]", "") .. ".json"
+local f = assert(io.open(name, "w"))
+f:write(json.encode(report, { indent = true }))
+f:close()
+f = assert(io.open("bench/results/latest.json", "w"))
+f:write(json.encode(report, { indent = true }))
+f:close()
+print("\nfigures: " .. name)

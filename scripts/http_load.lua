@@ -1,0 +1,111 @@
+-- A load generator like wrk: N keep-alive connections, each a task sending
+-- requests back to back for a fixed time; prints throughput and latency
+-- percentiles as wrk --latency does. --help for options.
+local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
+package.path = here .. "/../bindings/?.lua;" .. here .. "/../lua/?.lua;" .. package.path
+package.cpath = here .. "/../build/?.so;" .. package.cpath
+
+local net = require "netharness"
+local http = require "netharness.http"
+local cli = require "netharness.cli"
+
+local usage = [[
+usage: lua scripts/http_load.lua [options] URL
+  --connections N  concurrent keep-alive connections (default 10)
+  --duration S     seconds to run (default 10)
+  --timeout S      per-request deadline (default 5)
+  --method M       request method (default GET)
+  --body TEXT      request body]]
+
+-- The URL is the one argument that is neither an option nor an option's value.
+local args, url = {}, nil
+local i = 1
+while i <= #arg do
+  local a = arg[i]
+  if a:sub(1, 2) == "--" then
+    args[#args + 1] = a
+    if not a:find("=", 1, true) and a ~= "--help" then
+      i = i + 1
+      args[#args + 1] = arg[i]
+    end
+  elseif url then
+    io.stderr:write("only one URL, please\n", usage, "\n")
+    os.exit(2)
+  else
+    url = a
+  end
+  i = i + 1
+end
+local opts = cli.parse(args, { usage = usage, options = {
+  connections = "10", duration = "10", timeout = "5", method = "GET", body = "" } })
+if not url then
+  io.stderr:write("a URL is needed\n", usage, "\n")
+  os.exit(2)
+end
+local connections = math.floor(cli.number(opts, "connections", usage))
+local duration = cli.number(opts, "duration", usage)
+local timeout = cli.number(opts, "timeout", usage)
+if connections < 1 then
+  io.stderr:write("--connections must be at least 1\n")
+  os.exit(2)
+end
+if not http.parse_url(url) then
+  io.stderr:write("http_load: bad URL ", url, " (", select(2, http.parse_url(url)), ")\n")
+  os.exit(2)
+end
+io.stdout:setvbuf("line")
+
+local latencies, count, errors, bytes = {}, 0, 0, 0
+local first_error
+local stop = net.now() + duration
+local start = net.now()
+
+local function worker()
+  local client = http.new_client({ max_idle_per_host = 1 })
+  local spec = { method = opts.method, url = url, timeout = timeout,
+    body = opts.body ~= "" and opts.body or nil }
+  while net.now() < stop do
+    local t0 = net.now()
+    local res, err = client:request(spec)
+    if res then
+      count = count + 1
+      latencies[count] = net.now() - t0
+      bytes = bytes + #res.body
+    else
+      errors = errors + 1
+      first_error = first_error or tostring(err)
+      net.sleep(0.01)
+    end
+  end
+  client:close()
+end
+
+print(string.format("Running %gs test @ %s", duration, url))
+print(string.format("  %d connections", connections))
+local tasks = {}
+for i = 1, connections do tasks[i] = net.spawn(worker) end
+net.wait_all(tasks, duration + timeout + 5)
+local elapsed = net.now() - start
+
+local function ms(s)
+  if s >= 1 then return string.format("%.2fs", s) end
+  if s >= 0.001 then return string.format("%.2fms", s * 1000) end
+  return string.format("%.2fus", s * 1e6)
+end
+
+table.sort(latencies)
+local function pct(p)
+  if count == 0 then return 0 end
+  return latencies[math.max(1, math.ceil(count * p / 100))]
+end
+print("  Latency Distribution")
+for _, p in ipairs({ 50, 75, 90, 99 }) do
+  print(string.format("  %3d%%  %8s", p, ms(pct(p))))
+end
+print(string.format("  %d requests in %.2fs, %.2fMB read", count, elapsed, bytes / 1048576))
+if errors > 0 then print(string.format("  Errors: %d (first: %s)", errors, first_error)) end
+print(string.format("Requests/sec: %10.2f", count / elapsed))
+-- one machine-readable line for bench/run.lua
+print(string.format("result requests=%d seconds=%.3f rate=%.1f p50=%.6f p99=%.6f errors=%d",
+  count, elapsed, count / elapsed, pct(50), pct(99), errors))
+os.exit(errors > 0 and count == 0 and 1 or 0)
