@@ -9,7 +9,7 @@
 
 #include "nh.h"
 
-enum { M_READ, M_LINE, M_UNTIL, M_FULL };
+enum { M_READ, M_LINE, M_UNTIL, M_FULL, M_BLOCK };
 
 static int is_again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
@@ -40,6 +40,42 @@ static void take(lua_State *L, nh_rbuf *b, size_t n, size_t keep)
     nh_rbuf_consume(b, n);
 }
 
+static int buffer_full(lua_State *L, nh_lsock *ls, const char *what)
+{
+    lua_pushnil(L);
+    nh_push_operror(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), NH_ERR_TEXT,
+                    lua_pushfstring(L, "buffer full: no %s within %d bytes", what, (int)ls->line_limit),
+                    0, "EBUFFULL");
+    lua_remove(L, -2);
+    return 2;
+}
+
+/* Offset just past the first empty line ("\n\n" or "\n\r\n") at or after
+ * `from`, or 0. A block that starts with an empty line ends there. */
+static size_t find_blank_line(const nh_rbuf *b, size_t from)
+{
+    const char *base = nh_rbuf_peek(b);
+    size_t len = nh_rbuf_len(b);
+    if (from == 0 && len >= 1 && base[0] == '\n')
+        return 1;
+    if (from == 0 && len >= 2 && base[0] == '\r' && base[1] == '\n')
+        return 2;
+    size_t at = from >= 2 ? from - 2 : 0;   /* the terminator may straddle `from` */
+    for (;;) {
+        const char *nl = memchr(base + at, '\n', len - at);
+        if (!nl)
+            return 0;
+        size_t i = (size_t)(nl - base);
+        if (i + 1 < len && base[i + 1] == '\n')
+            return i + 2;
+        if (i + 2 < len && base[i + 1] == '\r' && base[i + 2] == '\n')
+            return i + 3;
+        if (i + 2 >= len)
+            return 0;   /* too few bytes after this "\n" to tell yet */
+        at = i + 1;
+    }
+}
+
 /* Answer from what is buffered: results pushed (>0), or 0 to read more. */
 static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
 {
@@ -60,6 +96,16 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
         take(L, b, n, n);
         return 1;
     }
+    case M_BLOCK:
+        at = find_blank_line(b, *scanned);
+        if (at && at <= ls->line_limit) {
+            take(L, b, at, at);
+            return 1;
+        }
+        *scanned = len;
+        if (at || len >= ls->line_limit)
+            return buffer_full(L, ls, "end of header block");
+        return 0;
     default: {
         size_t dlen;
         const char *delim = mode == M_LINE ? "\n" : lua_tolstring(L, 2, &dlen);
@@ -78,16 +124,8 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
         }
         *scanned = len;
         /* Past the limit whether or not the delimiter came in the same read. */
-        if (at || len >= ls->line_limit) {
-            lua_pushnil(L);
-            nh_push_operror(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), NH_ERR_TEXT,
-                            lua_pushfstring(L, "buffer full: no %s within %d bytes",
-                                            mode == M_LINE ? "end of line" : "delimiter",
-                                            (int)ls->line_limit),
-                            0, "EBUFFULL");
-            lua_remove(L, -2);
-            return 2;
-        }
+        if (at || len >= ls->line_limit)
+            return buffer_full(L, ls, mode == M_LINE ? "end of line" : "delimiter");
         return 0;
     }
     }
@@ -110,8 +148,8 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
 {
     nh_lsock *ls = check_conn(L);
     nh_rbuf *b = &ls->s.rbuf;
-    int mode = (int)(ctx & 3);
-    size_t scanned = (size_t)ctx >> 2;
+    int mode = (int)(ctx & 7);
+    size_t scanned = (size_t)ctx >> 3;
     double call_deadline = lua_tonumber(L, 4);
     int st = NH_K_STATUS(L, status);
     for (;;) {
@@ -146,7 +184,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
             return conn_fail(L, ls, "read", NH_ERR_SYS, "read", e);
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
-        ctx = (lua_KContext)(((lua_Unsigned)scanned << 2) | (lua_Unsigned)mode);
+        ctx = (lua_KContext)(((lua_Unsigned)scanned << 3) | (lua_Unsigned)mode);
         st = nh_suspend(L, &blk, ctx, read_k);
     }
 }
@@ -227,6 +265,18 @@ static int l_read_until(lua_State *L)
     luaL_checklstring(L, 2, &dlen);
     luaL_argcheck(L, dlen > 0, 2, "delimiter must not be empty");
     return start_read(L, M_UNTIL);
+}
+
+/* conn:read_header_block([timeout]) -> the lines up to and including the first
+ * empty one (CRLF CRLF or LF LF), as HTTP, RTSP and SIP end a header block |
+ * nil, err [, partial]. At most set_line_limit bytes. */
+static int l_read_header_block(lua_State *L)
+{
+    check_tcp(L, "read_header_block");
+    lua_settop(L, 2);
+    lua_pushnil(L);
+    lua_insert(L, 2);
+    return start_read(L, M_BLOCK);
 }
 
 /* conn:read_full(n [, timeout]) -> exactly n bytes | nil, err [, partial] */
@@ -405,6 +455,7 @@ void nh_conn_open(lua_State *L)
         {"read", l_read},
         {"read_line", l_read_line},
         {"read_until", l_read_until},
+        {"read_header_block", l_read_header_block},
         {"read_full", l_read_full},
         {"write", l_write},
         {"close_write", l_close_write},

@@ -25,9 +25,13 @@ local function canonical(name)
 end
 Header.canonical = canonical
 
+-- Fields are kept as _values[lowercased name] = value, or a list of values
+-- once a name repeats (most fields never do: no table per field), and _order
+-- holds the names as first seen.
+
 -- Header.new() or Header.new{ ["Content-Type"] = "text/plain", ["X-A"] = {"1", "2"} }
 function Header.new(init)
-  local h = setmetatable({ _values = {}, _order = {}, _names = {} }, Header)
+  local h = setmetatable({ _values = {}, _order = {} }, Header)
   if init then
     local keys = {}
     for k in pairs(init) do keys[#keys + 1] = k end
@@ -45,15 +49,17 @@ function Header.new(init)
 end
 
 function Header:add(name, value)
+  if type(value) ~= "string" then value = tostring(value) end
   local key = lower(name)
   local vs = self._values[key]
-  if not vs then
-    vs = {}
-    self._values[key] = vs
-    self._order[#self._order + 1] = key
-    self._names[key] = name
+  if vs == nil then
+    self._values[key] = value
+    self._order[#self._order + 1] = name
+  elseif type(vs) == "table" then
+    vs[#vs + 1] = value
+  else
+    self._values[key] = { vs, value }
   end
-  vs[#vs + 1] = tostring(value)
 end
 
 function Header:set(name, value)
@@ -62,15 +68,24 @@ function Header:set(name, value)
 end
 
 function Header:get(name)
-  local vs = self._values[lower(name)]
-  return vs and vs[1]
+  local v = self._values[lower(name)]
+  if type(v) == "table" then return v[1] end
+  return v
 end
 
 -- All values of a field, in order (a new table), or nil.
 function Header:values(name)
-  local vs = self._values[lower(name)]
-  if not vs then return nil end
-  return table.move(vs, 1, #vs, 1, {})
+  local v = self._values[lower(name)]
+  if v == nil then return nil end
+  if type(v) == "table" then return table.move(v, 1, #v, 1, {}) end
+  return { v }
+end
+
+-- How many values a field has (0 when absent).
+function Header:count_values(name)
+  local v = self._values[lower(name)]
+  if v == nil then return 0 end
+  return type(v) == "table" and #v or 1
 end
 
 function Header:has(name)
@@ -79,43 +94,55 @@ end
 
 function Header:del(name)
   local key = lower(name)
-  if not self._values[key] then return end
+  if self._values[key] == nil then return end
   self._values[key] = nil
-  self._names[key] = nil
-  for i, k in ipairs(self._order) do
-    if k == key then
+  for i, n in ipairs(self._order) do
+    if lower(n) == key then
       table.remove(self._order, i)
       break
     end
   end
 end
 
+local function token_in(v, token)
+  for t in v:gmatch("[^,]+") do
+    if lower(t:match("^[ \t]*(.-)[ \t]*$")) == token then return true end
+  end
+  return false
+end
+
 -- Does a comma-separated field (Connection, ...) hold this token?
 function Header:has_token(name, token)
-  local vs = self._values[lower(name)]
-  if not vs then return false end
+  local v = self._values[lower(name)]
+  if v == nil then return false end
   token = lower(token)
-  for _, v in ipairs(vs) do
-    for t in v:gmatch("[^,]+") do
-      if lower(t:match("^[ \t]*(.-)[ \t]*$")) == token then return true end
-    end
+  if type(v) == "string" then return token_in(v, token) end
+  for _, x in ipairs(v) do
+    if token_in(x, token) then return true end
   end
   return false
 end
 
 -- Iterate name, value for every field, in arrival order of the names.
 function Header:each()
-  local i, j, vs, key = 0, 0, nil, nil
+  local order, values = self._order, self._values
+  local i, j, name, v = 0, 0, nil, nil
   return function()
     while true do
-      if vs and j < #vs then
+      if type(v) == "table" and j < #v then
         j = j + 1
-        return self._names[key], vs[j]
+        return name, v[j]
       end
       i = i + 1
-      key = self._order[i]
-      if not key then return nil end
-      vs, j = self._values[key], 0
+      name = order[i]
+      if not name then return nil end
+      v = values[lower(name)]
+      if type(v) ~= "table" then
+        local single = v
+        v = nil
+        return name, single
+      end
+      j = 0
     end
   end
 end
@@ -128,15 +155,17 @@ end
 -- spaces and outer blanks trimmed, one "Name: value\r\n" per value.
 function Header:write_subset(out, exclude)
   local keys = {}
-  for _, key in ipairs(self._order) do
-    local name = canonical(self._names[key])
-    if not (exclude and exclude[name]) then keys[#keys + 1] = { name, key } end
+  for _, name in ipairs(self._order) do
+    local c = canonical(name)
+    if not (exclude and exclude[c]) then keys[#keys + 1] = { c, lower(name) } end
   end
   table.sort(keys, function(a, b) return a[1] < b[1] end)
   for _, k in ipairs(keys) do
-    for _, v in ipairs(self._values[k[2]]) do
-      v = v:gsub("[\r\n]", " "):match("^[ \t]*(.-)[ \t]*$")
-      out[#out + 1] = k[1] .. ": " .. v .. "\r\n"
+    local v = self._values[k[2]]
+    if type(v) ~= "table" then v = { v } end
+    for _, x in ipairs(v) do
+      x = x:gsub("[\r\n]", " "):match("^[ \t]*(.-)[ \t]*$")
+      out[#out + 1] = k[1] .. ": " .. x .. "\r\n"
     end
   end
   return out

@@ -13,6 +13,8 @@ local format = require "netharness.http.format"
 
 local M = {}
 
+local lower = string.lower
+
 M.DEFAULTS = {
   idle_timeout = 60,    -- seconds a kept-alive connection may wait for its next request
   read_timeout = 30,    -- seconds to read one whole request once it has started
@@ -26,45 +28,60 @@ local function option(opts, k)
   return M.DEFAULTS[k]
 end
 
--- "Date:" is the same for a whole second: build it once per second.
-local date_second, date_value = -1, nil
-local function http_date()
+-- The "Date:" line is the same for a whole second: build it once per second.
+local date_second, date_line = -1, nil
+local function date_header()
   local now = os.time()
   if now ~= date_second then
-    date_second, date_value = now, os.date("!%a, %d %b %Y %H:%M:%S GMT", now)
+    date_second, date_line = now, os.date("!Date: %a, %d %b %Y %H:%M:%S GMT\r\n", now)
   end
-  return date_value
+  return date_line
+end
+
+local STATUS_LINE = { [0] = {}, [1] = {} } -- [minor][code] = "HTTP/1.x code text\r\n"
+local function status_line(minor, code, reason)
+  if reason then return "HTTP/1." .. minor .. " " .. code .. " " .. reason .. "\r\n" end
+  local line = STATUS_LINE[minor][code]
+  if not line then
+    line = "HTTP/1." .. minor .. " " .. code .. " " .. (format.STATUS_TEXT[code] or ("status code " .. code)) .. "\r\n"
+    STATUS_LINE[minor][code] = line
+  end
+  return line
 end
 
 -- The bytes of a server's answer. keep: leave the connection open after it.
 local function answer(req, res, keep, opts)
   local code = res.status_code or 200
   local minor = (req and req.proto_minor == 0) and 0 or 1
-  local text = res.reason or format.STATUS_TEXT[code] or ("status code " .. code)
-  local out = { "HTTP/1." .. minor .. " " .. code .. " " .. text .. "\r\n" }
   local body = res.body or ""
   local h = res.headers
+  local head = status_line(minor, code, res.reason)
   if format.body_allowed(code) then
-    out[#out + 1] = "Content-Length: " .. #body .. "\r\n"
+    head = head .. "Content-Length: " .. #body .. "\r\n"
   else
     body = ""
   end
-  if not h:has("date") then out[#out + 1] = "Date: " .. http_date() .. "\r\n" end
-  if opts.server_name and not h:has("server") then out[#out + 1] = "Server: " .. opts.server_name .. "\r\n" end
   if not keep then
-    if not h:has_token("connection", "close") then out[#out + 1] = "Connection: close\r\n" end
+    if not h:has_token("connection", "close") then head = head .. "Connection: close\r\n" end
   elseif minor == 0 then
-    out[#out + 1] = "Connection: keep-alive\r\n"
+    head = head .. "Connection: keep-alive\r\n"
   end
-  for name, value in h:each() do
-    local lname = name:lower()
-    if lname ~= "content-length" and lname ~= "transfer-encoding" then
-      out[#out + 1] = name .. ": " .. value .. "\r\n"
+  if opts.server_name and not h:has("server") then head = head .. "Server: " .. opts.server_name .. "\r\n" end
+  if h:count() == 0 then
+    head = head .. date_header()
+  else
+    local out = { head }
+    if not h:has("date") then out[2] = date_header() end
+    for name, value in h:each() do
+      local lname = lower(name)
+      if lname ~= "content-length" and lname ~= "transfer-encoding" then
+        out[#out + 1] = name .. ": " .. value .. "\r\n"
+      end
     end
+    head = table.concat(out)
   end
-  out[#out + 1] = "\r\n"
-  if not (req and req.method == "HEAD") then out[#out + 1] = body end
-  return table.concat(out)
+  if req and req.method == "HEAD" then return head .. "\r\n" end
+  return head .. "\r\n" .. body
 end
 M.answer = answer
 
@@ -101,7 +118,7 @@ local function handle(handler, req, res, opts)
 end
 
 local function serve_conn(conn, handler, opts, state)
-  local read_opts = setmetatable({ send_continue = true }, { __index = opts })
+  local read_opts = state.read_opts
   local remote = tostring(conn:remote_addr())
   local idle, read_timeout, write_timeout = option(opts, "idle_timeout"), option(opts, "read_timeout"),
     option(opts, "write_timeout")
@@ -137,7 +154,9 @@ function M.serve(listener, handler, opts)
     error("bad argument #2 to 'serve' (function expected, got " .. type(handler) .. ")", 2)
   end
   opts = opts or {}
-  local state = { conns = {}, closing = false }
+  local read_opts = wire.complete_options(opts)
+  read_opts.send_continue = true
+  local state = { conns = {}, closing = false, read_opts = read_opts }
   while true do
     local conn, err = listener:accept()
     if conn then

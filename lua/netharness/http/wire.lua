@@ -13,6 +13,8 @@
 local net = require "netharness"
 local Header = require "netharness.http.header"
 
+local lower = string.lower
+
 local M = {}
 
 local HttpError = { __name = "netharness.http.Error" }
@@ -30,6 +32,7 @@ function M.is_http_error(err)
 end
 
 M.DEFAULTS = {
+  _complete = true,
   max_line = 8192,             -- request line / status line (414 beyond)
   max_header_bytes = 1 << 20,  -- all header lines together (Go's DefaultMaxHeaderBytes; 431 beyond)
   max_headers = 1000,          -- number of header fields (431 beyond)
@@ -37,12 +40,6 @@ M.DEFAULTS = {
   max_chunk_line = 4096,       -- a chunk-size line with its extensions
   timeout = nil,               -- per-call timeout for every read, in seconds
 }
-
-local function opt(opts, k)
-  local v = opts and opts[k]
-  if v == nil then return M.DEFAULTS[k] end
-  return v
-end
 
 -- A read that failed: partial data at EOF means the message was cut short.
 local function read_failed(err, what)
@@ -54,56 +51,96 @@ end
 
 -- tchar (RFC 9110 5.6.2)
 local NOT_TOKEN = "[^%w!#$%%&'*+%-.^_`|~]"
--- field values may hold HTAB and visible bytes, not other controls (RFC 9110 5.5)
-local BAD_VALUE = "[%z\1-\8\10-\31\127]"
+-- controls other than HTAB, CR and LF (RFC 9110 5.5; CR and LF are checked apart)
+local BAD_BYTE = "[%z\1-\8\11\12\14-\31\127]"
 
--- Header lines up to the empty line. `budget` bytes at most in all.
-local function read_header_lines(conn, opts, budget, what)
+local find, match, gmatch, sub, byte = string.find, string.match, string.gmatch, string.sub, string.byte
+
+-- Check a header block read whole (lines ending in CRLF or LF, the last one
+-- empty) and parse its field lines from `pos` on into a Header.
+local function parse_fields(block, pos, what, max_headers)
+  if find(block, "\r[^\n]") then
+    return fail(400, "bare_cr", "bare CR in " .. what .. " header") -- RFC 9112 2.2
+  end
+  if find(block, "\n[ \t]", pos - 1) then
+    return fail(400, "obs_fold", "obsolete line folding in " .. what .. " header") -- RFC 9112 5.2
+  end
+  if find(block, BAD_BYTE, pos) then
+    return fail(400, "bad_header", "invalid byte in " .. what .. " header")
+  end
   local h = Header.new()
-  local count, max_headers = 0, opt(opts, "max_headers")
-  local timeout = opt(opts, "timeout")
-  while true do
-    conn:set_line_limit(math.max(budget, 2))
-    local line, err = conn:read_line(timeout)
-    if not line then
-      if type(err) == "table" and err.code == "EBUFFULL" then
-        return fail(431, "header_too_large", what .. " header fields too large")
+  local count = 0
+  for line in gmatch(block, "([^\r\n]*)\r?\n", pos) do
+    if line == "" then break end
+    local name, value = match(line, "^([^:]*):[ \t]*(.-)[ \t]*$")
+    if not name then
+      return fail(400, "bad_header", "malformed " .. what .. " header line: " .. sub(line, 1, 80))
+    end
+    if name == "" or find(name, NOT_TOKEN) then
+      if find(name, "[ \t]$") then
+        return fail(400, "space_before_colon", "whitespace before colon in " .. what .. " header") -- RFC 9112 5.1
       end
-      return read_failed(err, what .. " header")
-    end
-    budget = budget - #line - 2
-    if budget < 0 then return fail(431, "header_too_large", what .. " header fields too large") end
-    if line == "" then return h end
-    if line:find("\r", 1, true) then
-      return fail(400, "bare_cr", "bare CR in " .. what .. " header") -- RFC 9112 2.2
-    end
-    local c = line:byte(1)
-    if c == 32 or c == 9 then
-      return fail(400, "obs_fold", "obsolete line folding in " .. what .. " header") -- RFC 9112 5.2
-    end
-    local name, value = line:match("^([^:]*):(.*)$")
-    if not name then return fail(400, "bad_header", "malformed " .. what .. " header line: " .. line:sub(1, 80)) end
-    if name:find("[ \t]$") then
-      return fail(400, "space_before_colon", "whitespace before colon in " .. what .. " header") -- RFC 9112 5.1
-    end
-    if name == "" or name:find(NOT_TOKEN) then
-      return fail(400, "bad_header", "invalid " .. what .. " header name: " .. name:sub(1, 80))
-    end
-    value = value:match("^[ \t]*(.-)[ \t]*$")
-    if value:find(BAD_VALUE) then
-      return fail(400, "bad_header", "invalid byte in " .. what .. " header " .. name)
+      return fail(400, "bad_header", "invalid " .. what .. " header name: " .. sub(name, 1, 80))
     end
     count = count + 1
     if count > max_headers then return fail(431, "too_many_headers", "too many " .. what .. " header fields") end
     h:add(name, value)
   end
+  return h
 end
+
+-- Read a head: the start line and its fields, whole, in one call. Returns the
+-- block and the position after the start line.
+local function read_head(conn, opts, what)
+  local max_line, max_bytes, timeout = opts.max_line, opts.max_header_bytes, opts.timeout
+  local block, err, partial
+  for _ = 1, 4 do -- RFC 9112 2.2: ignore empty lines before the start line
+    conn:set_line_limit(max_line + 2 + max_bytes)
+    block, err, partial = conn:read_header_block(timeout)
+    if not block or (block ~= "\r\n" and block ~= "\n") then break end
+  end
+  if not block then
+    if err == net.EOF and not partial then return nil, err end -- the peer closed between messages
+    if type(err) == "table" and err.code == "EBUFFULL" then
+      -- still buffered: is it the start line or the fields that is too long?
+      conn:set_line_limit(max_line + 2)
+      if not conn:read_line(0) then
+        return fail(what == "request" and 414 or 400, "line_too_long",
+          what .. " line longer than " .. max_line .. " bytes")
+      end
+      return fail(431, "header_too_large", what .. " header fields too large")
+    end
+    return read_failed(err, what .. " head")
+  end
+  local eol = find(block, "\n", 1, true)
+  local start_len = (byte(block, eol - 1) == 13) and eol - 2 or eol - 1
+  if start_len > max_line then
+    return fail(what == "request" and 414 or 400, "line_too_long", what .. " line longer than " .. max_line .. " bytes")
+  end
+  if #block - eol > max_bytes then
+    return fail(431, "header_too_large", what .. " header fields too large")
+  end
+  return block, eol + 1, sub(block, 1, start_len)
+end
+
+-- The options of a call, complete: a server passes a complete table once.
+local function complete(opts)
+  if opts == nil then return M.DEFAULTS end
+  if opts._complete then return opts end
+  local o = { _complete = true }
+  for k, v in pairs(M.DEFAULTS) do o[k] = v end
+  for k, v in pairs(opts) do o[k] = v end
+  return o
+end
+M.complete_options = complete
 
 -- Content-Length: one decimal number; a list of identical values counts as
 -- one (RFC 9112 6.3 item 5), anything else is an error.
 local function content_length(h)
+  if not h:has("content-length") then return nil end
+  local single = h:count_values("content-length") == 1 and h:get("content-length")
+  if single and match(single, "^%d+$") and #single <= 15 then return tonumber(single) end
   local vs = h:values("content-length")
-  if not vs then return nil end
   local n
   for _, v in ipairs(vs) do
     for item in (v .. ","):gmatch("([^,]*),") do
@@ -181,10 +218,10 @@ local function framing(msg, h, is_request)
 end
 
 local function read_chunked(conn, opts, msg, what)
-  local max_body, timeout = opt(opts, "max_body"), opt(opts, "timeout")
+  local max_body, timeout = opts.max_body, opts.timeout
   local parts, total = {}, 0
   while true do
-    conn:set_line_limit(opt(opts, "max_chunk_line"))
+    conn:set_line_limit(opts.max_chunk_line)
     local line, err = conn:read_line(timeout)
     if not line then
       if type(err) == "table" and err.code == "EBUFFULL" then
@@ -209,17 +246,25 @@ local function read_chunked(conn, opts, msg, what)
     parts[#parts + 1] = data:sub(1, size)
     total = total + size
   end
-  local trailers, terr = read_header_lines(conn, opts, opt(opts, "max_header_bytes"), what .. " trailer")
+  conn:set_line_limit(opts.max_header_bytes + 2)
+  local block, berr = conn:read_header_block(opts.timeout)
+  if not block then
+    if type(berr) == "table" and berr.code == "EBUFFULL" then
+      return fail(431, "header_too_large", what .. " trailer fields too large")
+    end
+    return read_failed(berr, what .. " trailer")
+  end
+  local trailers, terr = parse_fields(block, 1, what .. " trailer", opts.max_headers)
   if not trailers then return nil, terr end
   if trailers:count() > 0 then msg.trailers = trailers end
   return table.concat(parts)
 end
 
 local function read_body(conn, opts, msg, frame, what)
-  local timeout = opt(opts, "timeout")
+  local timeout = opts.timeout
   if frame == "chunked" then return read_chunked(conn, opts, msg, what) end
   if frame == "eof" then
-    local parts, total, max_body = {}, 0, opt(opts, "max_body")
+    local parts, total, max_body = {}, 0, opts.max_body
     while true do
       local data, err = conn:read(65536, timeout)
       if not data then
@@ -233,8 +278,8 @@ local function read_body(conn, opts, msg, frame, what)
     return table.concat(parts)
   end
   if frame == 0 then return "" end
-  if frame > opt(opts, "max_body") then
-    return fail(413, "body_too_large", what .. " body larger than " .. opt(opts, "max_body") .. " bytes")
+  if frame > opts.max_body then
+    return fail(413, "body_too_large", what .. " body larger than " .. opts.max_body .. " bytes")
   end
   local data, err = conn:read_full(frame, timeout)
   if not data then return read_failed(err, what .. " body") end
@@ -254,6 +299,12 @@ end
 
 -- Split a request-target into path and query (origin form) or an absolute URL.
 local function parse_target(method, target)
+  if byte(target, 1) == 47 then -- "/": origin form, the usual case
+    local q = find(target, "?", 1, true)
+    if not q then return { raw = target, path = target } end
+    local hash = find(target, "#", q, true)
+    return { raw = target, path = sub(target, 1, q - 1), query = sub(target, q + 1, hash and hash - 1) }
+  end
   local u = { raw = target }
   if target == "*" then
     if method ~= "OPTIONS" then return nil end
@@ -279,55 +330,59 @@ end
 -- opts: the limits in M.DEFAULTS, and send_continue (answer "Expect:
 -- 100-continue" before reading the body, as a server does).
 function M.read_request(conn, opts)
-  local timeout = opt(opts, "timeout")
-  local max_line = opt(opts, "max_line")
-  local line, err
-  for _ = 1, 4 do -- RFC 9112 2.2: ignore empty lines before the request-line
-    conn:set_line_limit(max_line + 2)
-    line, err = conn:read_line(timeout)
-    if line ~= "" then break end
+  opts = complete(opts)
+  local block, pos, line = read_head(conn, opts, "request")
+  if not block then return nil, pos end
+  local method, target, version = match(line, "^([^ ]+) ([^ ]+) ([^ ]+)$")
+  if not method then
+    if find(line, "\r", 1, true) then return fail(400, "bare_cr", "bare CR in request line") end
+    return fail(400, "bad_request_line", "malformed HTTP request " .. string.format("%q", sub(line, 1, 80)))
   end
-  if not line then
-    if err == net.EOF then return nil, err end -- the peer closed between requests
-    if type(err) == "table" and err.code == "EBUFFULL" then
-      return fail(414, "line_too_long", "request line longer than " .. max_line .. " bytes")
-    end
-    return read_failed(err, "request line")
+  if find(method, NOT_TOKEN) then return fail(400, "bad_request_line", "invalid method " .. string.format("%q", sub(method, 1, 40))) end
+  if find(target, "[%c\127]") then
+    if find(target, "\r", 1, true) then return fail(400, "bare_cr", "bare CR in request line") end
+    return fail(400, "bad_request_line", "invalid byte in request target")
   end
-  if line:find("\r", 1, true) then return fail(400, "bare_cr", "bare CR in request line") end
-  local method, target, version = line:match("^([^ ]+) ([^ ]+) ([^ ]+)$")
-  if not method then return fail(400, "bad_request_line", "malformed HTTP request " .. string.format("%q", line:sub(1, 80))) end
-  if method:find(NOT_TOKEN) then return fail(400, "bad_request_line", "invalid method " .. string.format("%q", method:sub(1, 40))) end
-  if target:find("[%c\127]") then return fail(400, "bad_request_line", "invalid byte in request target") end
-  local major, minor = parse_version(version)
-  if not major then return fail(400, "bad_version", "malformed HTTP version " .. string.format("%q", version:sub(1, 20))) end
-  if major ~= 1 then return fail(505, "unsupported_version", "unsupported HTTP version " .. version) end
+  local major, minor
+  if version == "HTTP/1.1" then major, minor = 1, 1
+  elseif version == "HTTP/1.0" then major, minor = 1, 0
+  else
+    major, minor = parse_version(version)
+    if not major then return fail(400, "bad_version", "malformed HTTP version " .. string.format("%q", sub(version, 1, 20))) end
+    if major ~= 1 then return fail(505, "unsupported_version", "unsupported HTTP version " .. version) end
+  end
   local url = parse_target(method, target)
-  if not url then return fail(400, "bad_request_line", "invalid request target " .. string.format("%q", target:sub(1, 80))) end
+  if not url then return fail(400, "bad_request_line", "invalid request target " .. string.format("%q", sub(target, 1, 80))) end
 
+  local h, herr = parse_fields(block, pos, "request", opts.max_headers)
+  if not h then return nil, herr end
   local req = {
     method = method, target = target, url = url,
-    proto = version, proto_major = major, proto_minor = minor,
+    proto = version, proto_major = major, proto_minor = minor, headers = h,
   }
-  local h, herr = read_header_lines(conn, opts, opt(opts, "max_header_bytes"), "request")
-  if not h then return nil, herr end
-  req.headers = h
 
   -- RFC 9112 3.2: exactly one Host in HTTP/1.1
-  local hosts = h:values("host")
-  if hosts and #hosts > 1 then return fail(400, "bad_host", "too many Host headers") end
-  if minor >= 1 and not hosts then return fail(400, "missing_host", "missing required Host header") end
-  req.host = url.host or (hosts and hosts[1]) or ""
-  if req.host:find("[%s%c]") then return fail(400, "bad_host", "invalid Host header") end
+  local nhosts = h:count_values("host")
+  if nhosts > 1 then return fail(400, "bad_host", "too many Host headers") end
+  if minor >= 1 and nhosts == 0 then return fail(400, "missing_host", "missing required Host header") end
+  local host = url.host or h:get("host") or ""
+  if find(host, "[%s%c]") then return fail(400, "bad_host", "invalid Host header") end
+  req.host = host
 
   local frame, ferr = framing(req, h, true)
   if not frame then return nil, ferr end
   req.close = wants_close(req)
+  if frame == 0 then
+    req.body = ""
+    return req
+  end
 
-  if opts and opts.send_continue and minor >= 1 and frame ~= 0
-      and (h:get("expect") or ""):lower() == "100-continue" then
-    local ok, werr = conn:write("HTTP/1.1 100 Continue\r\n\r\n", timeout)
-    if not ok then return nil, werr end
+  if opts.send_continue and minor >= 1 then
+    local expect = h:get("expect")
+    if expect and lower(expect) == "100-continue" then
+      local ok, werr = conn:write("HTTP/1.1 100 Continue\r\n\r\n", opts.timeout)
+      if not ok then return nil, werr end
+    end
   end
   local body, berr = read_body(conn, opts, req, frame, "request")
   if not body then return nil, berr end
@@ -342,31 +397,22 @@ end
 -- Read one response to `req` (its method matters: HEAD has no body), like
 -- Go's http.ReadResponse, body included. 1xx answers are returned as they come.
 function M.read_response(conn, req, opts)
-  local timeout = opt(opts, "timeout")
-  local max_line = opt(opts, "max_line")
-  conn:set_line_limit(max_line + 2)
-  local line, err = conn:read_line(timeout)
-  if not line then
-    if err == net.EOF then return nil, err end
-    if type(err) == "table" and err.code == "EBUFFULL" then
-      return fail(400, "line_too_long", "status line longer than " .. max_line .. " bytes")
-    end
-    return read_failed(err, "status line")
-  end
-  if line:find("\r", 1, true) then return fail(400, "bare_cr", "bare CR in status line") end
-  local version, code, reason = line:match("^([^ ]+) (%d%d%d)(.*)$")
-  if not version or (reason ~= "" and reason:sub(1, 1) ~= " ") then
-    return fail(400, "bad_status_line", "malformed HTTP response " .. string.format("%q", line:sub(1, 80)))
+  opts = complete(opts)
+  local block, pos, line = read_head(conn, opts, "status")
+  if not block then return nil, pos end
+  local version, code, reason = match(line, "^([^ ]+) (%d%d%d)(.*)$")
+  if not version or (reason ~= "" and sub(reason, 1, 1) ~= " ") then
+    return fail(400, "bad_status_line", "malformed HTTP response " .. string.format("%q", sub(line, 1, 80)))
   end
   local major, minor = parse_version(version)
-  if not major then return fail(400, "bad_version", "malformed HTTP version " .. string.format("%q", version:sub(1, 20))) end
-  if reason:find("[%z\1-\8\10-\31\127]") then return fail(400, "bad_status_line", "invalid byte in reason phrase") end
+  if not major then return fail(400, "bad_version", "malformed HTTP version " .. string.format("%q", sub(version, 1, 20))) end
+  if find(reason, "[%z\1-\8\10-\31\127]") then return fail(400, "bad_status_line", "invalid byte in reason phrase") end
   local res = {
     proto = version, proto_major = major, proto_minor = minor,
-    status_code = tonumber(code), status = code .. " " .. reason:sub(2), reason = reason:sub(2),
+    status_code = tonumber(code), status = code .. " " .. sub(reason, 2), reason = sub(reason, 2),
     request = req,
   }
-  local h, herr = read_header_lines(conn, opts, opt(opts, "max_header_bytes"), "response")
+  local h, herr = parse_fields(block, pos, "response", opts.max_headers)
   if not h then return nil, herr end
   res.headers = h
   local method = req and req.method or "GET"
