@@ -26,12 +26,12 @@ end
 Header.canonical = canonical
 
 -- Fields are kept as _values[lowercased name] = value, or a list of values
--- once a name repeats (most fields never do: no table per field), and _order
--- holds the names as first seen.
+-- once a name repeats (most fields never do: no table per field); the array
+-- part of the Header itself holds the names as first seen.
 
 -- Header.new() or Header.new{ ["Content-Type"] = "text/plain", ["X-A"] = {"1", "2"} }
 function Header.new(init)
-  local h = setmetatable({ _values = {}, _order = {} }, Header)
+  local h = setmetatable({ _values = {} }, Header)
   if init then
     local keys = {}
     for k in pairs(init) do keys[#keys + 1] = k end
@@ -54,7 +54,7 @@ function Header:add(name, value)
   local vs = self._values[key]
   if vs == nil then
     self._values[key] = value
-    self._order[#self._order + 1] = name
+    self[#self + 1] = name
   elseif type(vs) == "table" then
     vs[#vs + 1] = value
   else
@@ -96,9 +96,9 @@ function Header:del(name)
   local key = lower(name)
   if self._values[key] == nil then return end
   self._values[key] = nil
-  for i, n in ipairs(self._order) do
+  for i, n in ipairs(self) do
     if lower(n) == key then
-      table.remove(self._order, i)
+      table.remove(self, i)
       break
     end
   end
@@ -125,7 +125,7 @@ end
 
 -- Iterate name, value for every field, in arrival order of the names.
 function Header:each()
-  local order, values = self._order, self._values
+  local order, values = self, self._values
   local i, j, name, v = 0, 0, nil, nil
   return function()
     while true do
@@ -148,14 +148,14 @@ function Header:each()
 end
 
 function Header:count()
-  return #self._order
+  return #self
 end
 
 -- Go's Header.WriteSubset: canonical names sorted, values with newlines made
 -- spaces and outer blanks trimmed, one "Name: value\r\n" per value.
 function Header:write_subset(out, exclude)
   local keys = {}
-  for _, name in ipairs(self._order) do
+  for _, name in ipairs(self) do
     local c = canonical(name)
     if not (exclude and exclude[c]) then keys[#keys + 1] = { c, lower(name) } end
   end

@@ -54,40 +54,50 @@ local function answer(req, res, keep, opts)
   local code = res.status_code or 200
   local minor = (req and req.proto_minor == 0) and 0 or 1
   local body = res.body or ""
-  local h = res.headers
-  local head = status_line(minor, code, res.reason)
-  if format.body_allowed(code) then
-    head = head .. "Content-Length: " .. #body .. "\r\n"
-  else
-    body = ""
+  local h = rawget(res, "headers") -- made only if the handler asked for it
+  local line = status_line(minor, code, res.reason)
+  if not format.body_allowed(code) then body = "" end
+  local length = format.body_allowed(code) and ("Content-Length: " .. #body .. "\r\n") or ""
+  if req and req.method == "HEAD" then body = "" end
+  -- the common case, in one concatenation
+  if keep and minor == 1 and not opts.server_name and (h == nil or h:count() == 0) then
+    return line .. length .. date_header() .. "\r\n" .. body
   end
+  local out = { line, length }
   if not keep then
-    if not h:has_token("connection", "close") then head = head .. "Connection: close\r\n" end
+    if not (h and h:has_token("connection", "close")) then out[#out + 1] = "Connection: close\r\n" end
   elseif minor == 0 then
-    head = head .. "Connection: keep-alive\r\n"
+    out[#out + 1] = "Connection: keep-alive\r\n"
   end
-  if opts.server_name and not h:has("server") then head = head .. "Server: " .. opts.server_name .. "\r\n" end
-  if h:count() == 0 then
-    head = head .. date_header()
-  else
-    local out = { head }
-    if not h:has("date") then out[2] = date_header() end
+  if opts.server_name and not (h and h:has("server")) then out[#out + 1] = "Server: " .. opts.server_name .. "\r\n" end
+  if not (h and h:has("date")) then out[#out + 1] = date_header() end
+  if h then
     for name, value in h:each() do
       local lname = lower(name)
       if lname ~= "content-length" and lname ~= "transfer-encoding" then
         out[#out + 1] = name .. ": " .. value .. "\r\n"
       end
     end
-    head = table.concat(out)
   end
-  if req and req.method == "HEAD" then return head .. "\r\n" end
-  return head .. "\r\n" .. body
+  out[#out + 1] = "\r\n"
+  out[#out + 1] = body
+  return table.concat(out)
 end
 M.answer = answer
 
 local function error_answer(status, message)
-  local res = format.new_response(status, message .. "\n", Header.new{ ["Content-Type"] = "text/plain; charset=utf-8" })
-  return res
+  return format.new_response(status, message .. "\n", Header.new{ ["Content-Type"] = "text/plain; charset=utf-8" })
+end
+
+-- A handler's response; `headers` is made on first use.
+local ServerResponse = {}
+ServerResponse.__index = function(res, k)
+  if k == "headers" then
+    local h = Header.new()
+    rawset(res, "headers", h)
+    return h
+  end
+  return format.Response[k]
 end
 
 local function report(opts, req, msg)
@@ -111,7 +121,8 @@ local function handle(handler, req, res, opts)
     res.status_code = status
     if body ~= nil then res.body = tostring(body) end
     if type(headers) == "table" then
-      for k, v in pairs(headers) do res.headers:set(k, v) end
+      local h = res.headers
+      for k, v in pairs(headers) do h:set(k, v) end
     end
   end
   return res, false
@@ -133,8 +144,7 @@ local function serve_conn(conn, handler, opts, state)
       break
     end
     req.remote_addr = remote
-    local res = format.new_response(200, "", Header.new())
-    res.request = req
+    local res = setmetatable({ status_code = 200, body = "", request = req }, ServerResponse)
     local failed
     res, failed = handle(handler, req, res, opts)
     local keep = not (req.close or failed or res.close or state.closing)

@@ -51,37 +51,61 @@ end
 
 -- tchar (RFC 9110 5.6.2)
 local NOT_TOKEN = "[^%w!#$%%&'*+%-.^_`|~]"
--- controls other than HTAB, CR and LF (RFC 9110 5.5; CR and LF are checked apart)
-local BAD_BYTE = "[%z\1-\8\11\12\14-\31\127]"
 
 local find, match, gmatch, sub, byte = string.find, string.match, string.gmatch, string.sub, string.byte
 
+-- The first control byte other than HTAB, CR and LF at or after `pos`, if any.
+-- ("%c" is one cheap class test a byte; the CRs and LFs it stops at are skipped.)
+local function bad_control(s, pos)
+  local i = find(s, "%c", pos)
+  while i do
+    local b = byte(s, i)
+    if b ~= 13 and b ~= 10 and b ~= 9 then return i end
+    i = find(s, "%c", i + 1)
+  end
+  return find(s, "\127", pos, true)
+end
+
+-- A field line that is entirely valid, in one anchored match: a token, a
+-- colon, then HTAB, visible ASCII or obs-text (RFC 9110 5.5, 5.6.2).
+local FIELD = "^([%w!#$%%&'*+%-.^_`|~]+):[ \t]*([\t\32-\126\128-\255]*)$"
+
+-- Why a field line did not match FIELD.
+local function field_error(line, what)
+  local name = match(line, "^([^:]*):")
+  if not name then return fail(400, "bad_header", "malformed " .. what .. " header line: " .. sub(line, 1, 80)) end
+  local e = byte(name, -1)
+  if e == 32 or e == 9 then
+    return fail(400, "space_before_colon", "whitespace before colon in " .. what .. " header") -- RFC 9112 5.1
+  end
+  if name == "" or find(name, NOT_TOKEN) then
+    return fail(400, "bad_header", "invalid " .. what .. " header name: " .. sub(name, 1, 80))
+  end
+  return fail(400, "bad_header", "invalid byte in " .. what .. " header " .. name)
+end
+
 -- Check a header block read whole (lines ending in CRLF or LF, the last one
--- empty) and parse its field lines from `pos` on into a Header.
+-- empty) and parse its field lines from `pos` on into a Header. Only plain
+-- finds and anchored patterns: an unanchored pattern is retried at every byte.
 local function parse_fields(block, pos, what, max_headers)
-  if find(block, "\r[^\n]") then
-    return fail(400, "bare_cr", "bare CR in " .. what .. " header") -- RFC 9112 2.2
+  local cr = find(block, "\r", 1, true)
+  while cr do
+    if byte(block, cr + 1) ~= 10 then
+      return fail(400, "bare_cr", "bare CR in " .. what .. " header") -- RFC 9112 2.2
+    end
+    cr = find(block, "\r", cr + 2, true)
   end
-  if find(block, "\n[ \t]", pos - 1) then
+  if find(block, "\n ", pos - 1, true) or find(block, "\n\t", pos - 1, true) then
     return fail(400, "obs_fold", "obsolete line folding in " .. what .. " header") -- RFC 9112 5.2
-  end
-  if find(block, BAD_BYTE, pos) then
-    return fail(400, "bad_header", "invalid byte in " .. what .. " header")
   end
   local h = Header.new()
   local count = 0
   for line in gmatch(block, "([^\r\n]*)\r?\n", pos) do
     if line == "" then break end
-    local name, value = match(line, "^([^:]*):[ \t]*(.-)[ \t]*$")
-    if not name then
-      return fail(400, "bad_header", "malformed " .. what .. " header line: " .. sub(line, 1, 80))
-    end
-    if name == "" or find(name, NOT_TOKEN) then
-      if find(name, "[ \t]$") then
-        return fail(400, "space_before_colon", "whitespace before colon in " .. what .. " header") -- RFC 9112 5.1
-      end
-      return fail(400, "bad_header", "invalid " .. what .. " header name: " .. sub(name, 1, 80))
-    end
+    local name, value = match(line, FIELD)
+    if not name then return field_error(line, what) end
+    local last = byte(value, -1)
+    if last == 32 or last == 9 then value = match(value, "^(.-)[ \t]+$") end
     count = count + 1
     if count > max_headers then return fail(431, "too_many_headers", "too many " .. what .. " header fields") end
     h:add(name, value)
@@ -137,9 +161,9 @@ M.complete_options = complete
 -- Content-Length: one decimal number; a list of identical values counts as
 -- one (RFC 9112 6.3 item 5), anything else is an error.
 local function content_length(h)
-  if not h:has("content-length") then return nil end
-  local single = h:count_values("content-length") == 1 and h:get("content-length")
-  if single and match(single, "^%d+$") and #single <= 15 then return tonumber(single) end
+  local raw = h._values["content-length"]
+  if raw == nil then return nil end
+  if type(raw) == "string" and match(raw, "^%d+$") and #raw <= 15 then return tonumber(raw) end
   local vs = h:values("content-length")
   local n
   for _, v in ipairs(vs) do
@@ -185,7 +209,7 @@ end
 
 -- Decide how the body is framed: "chunked", a length, or "eof" (responses).
 local function framing(msg, h, is_request)
-  local te = h:has("transfer-encoding")
+  local te = h._values["transfer-encoding"] ~= nil
   local cl, why = content_length(h)
   if cl == false then return fail(400, "bad_content_length", why) end
   if te then
@@ -288,8 +312,9 @@ end
 
 -- RFC 9112 9.3 / Go's shouldClose: does this message end the connection?
 local function wants_close(msg)
-  if msg.proto_minor == 0 then return not msg.headers:has_token("connection", "keep-alive") end
-  return msg.headers:has_token("connection", "close")
+  local h = msg.headers
+  if msg.proto_minor == 0 then return not h:has_token("connection", "keep-alive") end
+  return h._values.connection ~= nil and h:has_token("connection", "close")
 end
 
 local function parse_version(v)
@@ -339,8 +364,7 @@ function M.read_request(conn, opts)
     return fail(400, "bad_request_line", "malformed HTTP request " .. string.format("%q", sub(line, 1, 80)))
   end
   if find(method, NOT_TOKEN) then return fail(400, "bad_request_line", "invalid method " .. string.format("%q", sub(method, 1, 40))) end
-  if find(target, "[%c\127]") then
-    if find(target, "\r", 1, true) then return fail(400, "bare_cr", "bare CR in request line") end
+  if bad_control(target, 1) or find(target, "\t", 1, true) then
     return fail(400, "bad_request_line", "invalid byte in request target")
   end
   local major, minor
@@ -362,11 +386,11 @@ function M.read_request(conn, opts)
   }
 
   -- RFC 9112 3.2: exactly one Host in HTTP/1.1
-  local nhosts = h:count_values("host")
-  if nhosts > 1 then return fail(400, "bad_host", "too many Host headers") end
-  if minor >= 1 and nhosts == 0 then return fail(400, "missing_host", "missing required Host header") end
-  local host = url.host or h:get("host") or ""
-  if find(host, "[%s%c]") then return fail(400, "bad_host", "invalid Host header") end
+  local hosts = h._values.host
+  if type(hosts) == "table" then return fail(400, "bad_host", "too many Host headers") end
+  if minor >= 1 and hosts == nil then return fail(400, "missing_host", "missing required Host header") end
+  local host = url.host or hosts or ""
+  if find(host, " ", 1, true) or find(host, "\t", 1, true) then return fail(400, "bad_host", "invalid Host header") end
   req.host = host
 
   local frame, ferr = framing(req, h, true)
@@ -378,8 +402,8 @@ function M.read_request(conn, opts)
   end
 
   if opts.send_continue and minor >= 1 then
-    local expect = h:get("expect")
-    if expect and lower(expect) == "100-continue" then
+    local expect = h._values.expect
+    if type(expect) == "string" and lower(expect) == "100-continue" then
       local ok, werr = conn:write("HTTP/1.1 100 Continue\r\n\r\n", opts.timeout)
       if not ok then return nil, werr end
     end
