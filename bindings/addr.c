@@ -14,6 +14,8 @@ typedef struct {
     int net;
 } laddr;
 
+static const void *addr_mt;
+
 void nh_push_addr(lua_State *L, const nh_addr *a, int net)
 {
     laddr *la = lua_newuserdatauv(L, sizeof *la, 0);
@@ -24,7 +26,7 @@ void nh_push_addr(lua_State *L, const nh_addr *a, int net)
 
 const nh_addr *nh_to_addr(lua_State *L, int idx)
 {
-    laddr *la = luaL_testudata(L, idx, NH_ADDR);
+    laddr *la = nh_test_mt(L, idx, addr_mt);
     return la ? &la->a : NULL;
 }
 
@@ -238,6 +240,7 @@ void nh_addr_open(lua_State *L)
         {"__concat", l_addr_concat},
         {NULL, NULL}};
     luaL_newmetatable(L, NH_ADDR);
+    addr_mt = lua_topointer(L, -1);
     luaL_setfuncs(L, meta, 0);
     lua_pop(L, 1);
     lua_pushcfunction(L, l_resolve);

@@ -146,12 +146,13 @@ static int at_eof(lua_State *L, nh_lsock *ls, int mode)
 
 static int read_k(lua_State *L, int status, lua_KContext ctx)
 {
-    nh_lsock *ls = check_conn(L);
+    nh_lsock *ls = lua_touserdata(L, 1);   /* checked by the entry function */
     nh_rbuf *b = &ls->s.rbuf;
     int mode = (int)(ctx & 7);
     size_t scanned = (size_t)ctx >> 3;
     double call_deadline = lua_tonumber(L, 4);
     int st = NH_K_STATUS(L, status);
+    int waited = status == LUA_YIELD;
     for (;;) {
         int r;
         if (st != NH_WAKE_READY)
@@ -167,21 +168,29 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
             nh_rbuf_settle(b);
             return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
         }
-        size_t want = 0;
-        if (mode == M_READ)
-            want = (size_t)lua_tointeger(L, 2);
-        else if (mode == M_FULL)
-            want = (size_t)lua_tointeger(L, 2) - nh_rbuf_len(b);
-        ssize_t n = nh_rbuf_fill(b, nh_socket_read_cb, &ls->s, want);
-        if (n > 0)
-            continue;
-        if (n == 0)
-            return at_eof(L, ls, mode);
-        int e = errno;
-        if (nh_rbuf_settle(b) < 0)
-            e = ENOMEM;
-        if (!is_again(e))
-            return conn_fail(L, ls, "read", NH_ERR_SYS, "read", e);
+        if (waited || !nh_read_wait_first(ls)) {
+            size_t want = 0;
+            if (mode == M_READ)
+                want = (size_t)lua_tointeger(L, 2);
+            else if (mode == M_FULL)
+                want = (size_t)lua_tointeger(L, 2) - nh_rbuf_len(b);
+            ssize_t n = nh_rbuf_fill(b, nh_socket_read_cb, &ls->s, want);
+            if (n > 0) {
+                nh_read_done(ls, waited);
+                waited = 0;   /* what follows in this call is a fresh attempt */
+                continue;
+            }
+            if (n == 0)
+                return at_eof(L, ls, mode);
+            int e = errno;
+            if (nh_rbuf_settle(b) < 0)
+                e = ENOMEM;
+            if (!is_again(e))
+                return conn_fail(L, ls, "read", NH_ERR_SYS, "read", e);
+        } else if (nh_rbuf_settle(b) < 0) {
+            return conn_fail(L, ls, "read", NH_ERR_SYS, "read", ENOMEM);
+        }
+        waited = 1;
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
         ctx = (lua_KContext)(((lua_Unsigned)scanned << 3) | (lua_Unsigned)mode);
@@ -203,10 +212,11 @@ static char dgram[65536];
 
 static int udp_read_k(lua_State *L, int status, lua_KContext ctx)
 {
-    nh_lsock *ls = check_conn(L);
+    nh_lsock *ls = lua_touserdata(L, 1);   /* checked by l_read */
     size_t max = (size_t)lua_tointeger(L, 2);
     double call_deadline = lua_tonumber(L, 4);
     int st = NH_K_STATUS(L, status);
+    int waited = status == LUA_YIELD;
     for (;;) {
         if (st != NH_WAKE_READY)
             return nh_fail_wake(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
@@ -214,15 +224,19 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx)
             return conn_fail(L, ls, "read", NH_ERR_CLOSED, NULL, 0);
         if (nh_side_expired(&ls->s.rd))
             return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
-        int truncated;
-        ssize_t n = nh_socket_recvfrom(&ls->s, dgram, max, NULL, &truncated);
-        if (n >= 0) {
-            lua_pushlstring(L, dgram, (size_t)n);
-            lua_pushboolean(L, truncated);
-            return 2;
+        if (waited || !nh_read_wait_first(ls)) {
+            int truncated;
+            ssize_t n = nh_socket_recvfrom(&ls->s, dgram, max, NULL, &truncated);
+            if (n >= 0) {
+                nh_read_done(ls, waited);
+                lua_pushlstring(L, dgram, (size_t)n);
+                lua_pushboolean(L, truncated);
+                return 2;
+            }
+            if (!is_again(errno))
+                return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
         }
-        if (!is_again(errno))
-            return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
+        waited = 1;
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
         st = nh_suspend(L, &blk, ctx, udp_read_k);
@@ -306,7 +320,7 @@ static int l_set_line_limit(lua_State *L)
 
 static int write_k(lua_State *L, int status, lua_KContext ctx)
 {
-    nh_lsock *ls = check_conn(L);
+    nh_lsock *ls = lua_touserdata(L, 1);   /* checked by l_write */
     size_t len, off = (size_t)ctx;
     const char *data = lua_tolstring(L, 2, &len);
     double call_deadline = lua_tonumber(L, 4);
@@ -373,7 +387,7 @@ static int l_close_write(lua_State *L)
 
 static int dial_k(lua_State *L, int status, lua_KContext ctx)
 {
-    nh_lsock *ls = nh_check_sock(L, 5, NH_K_CONN);
+    nh_lsock *ls = lua_touserdata(L, 5);   /* made by l_dial */
     int idx = (int)(ctx >> 1), connecting = (int)(ctx & 1);
     int net = ls->s.net, last = lua_gettop(L);
     double deadline = lua_tonumber(L, 4);

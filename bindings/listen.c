@@ -76,8 +76,8 @@ static int l_listen(lua_State *L)
  * Stack: 1 listener, 2 timeout, 3 deadline, 4 the Conn to fill. */
 static int accept_k(lua_State *L, int status, lua_KContext ctx)
 {
-    nh_lsock *ln = nh_check_sock(L, 1, NH_K_LISTENER);
-    nh_lsock *c = nh_check_sock(L, 4, NH_K_CONN);
+    nh_lsock *ln = lua_touserdata(L, 1);   /* checked by l_accept */
+    nh_lsock *c = lua_touserdata(L, 4);    /* made by l_accept */
     double call_deadline = lua_tonumber(L, 3);
     int st = NH_K_STATUS(L, status);
     const nh_addr *local = nh_sock_laddr(ln);

@@ -29,6 +29,20 @@
 
 struct ev_loop *nh_loop(void);
 
+/* The userdata at idx if its metatable is `mt` (a metatable's address, kept
+ * when it was made), else NULL: cheaper than luaL_testudata's lookup by name. */
+static inline void *nh_test_mt(lua_State *L, int idx, const void *mt)
+{
+    void *p = lua_touserdata(L, idx);
+    if (p && lua_getmetatable(L, idx)) {
+        int same = lua_topointer(L, -1) == mt;
+        lua_pop(L, 1);
+        if (same)
+            return p;
+    }
+    return NULL;
+}
+
 /* ---- waiting (task.c) ---- */
 
 typedef struct nh_block {
@@ -89,6 +103,7 @@ void nh_addr_open(lua_State *L);
 typedef struct nh_lsock {
     nh_socket s;
     int kind;            /* NH_K_PACKET, NH_K_CONN, NH_K_LISTENER */
+    unsigned rd_idle;    /* reads in a row that had to wait (see nh_read_wait_first) */
     size_t line_limit;   /* read_line / read_until give up past this many bytes */
     nh_addr last_from;   /* sender of the last datagram; its Addr is user value 1 */
 } nh_lsock;
@@ -103,6 +118,19 @@ nh_lsock *nh_check_any_sock(lua_State *L, int idx);
 /* Go's errors name the local address as Source and the peer as Addr. */
 const nh_addr *nh_sock_laddr(const nh_lsock *ls);
 const nh_addr *nh_sock_raddr(const nh_lsock *ls);
+/* A socket whose reads keep finding nothing (request/response traffic) skips
+ * the attempt that would only say EAGAIN and waits at once, trying first again
+ * every 8th read; waiting on a readable socket costs one poll, not an error. */
+static inline int nh_read_wait_first(const nh_lsock *ls)
+{
+    return (ls->rd_idle & 7) != 0;
+}
+
+static inline void nh_read_done(nh_lsock *ls, int waited)
+{
+    ls->rd_idle = waited ? ls->rd_idle + 1 : 0;
+}
+
 /* Optional trailing timeout argument -> absolute deadline (0 for none). */
 double nh_opt_timeout(lua_State *L, int arg);
 void nh_add_methods(lua_State *L, const char *tname, const luaL_Reg *methods);

@@ -87,10 +87,11 @@ static void push_sender(lua_State *L, nh_lsock *ls, int self, const nh_addr *fro
 
 static int read_from_k(lua_State *L, int status, lua_KContext ctx)
 {
-    nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
+    nh_lsock *ls = lua_touserdata(L, 1);   /* checked by l_read_from */
     int max = (int)lua_tointeger(L, 2);
     double call_deadline = lua_tonumber(L, 4);
     int st = NH_K_STATUS(L, status);
+    int waited = status == LUA_YIELD;
     const nh_addr *local = nh_sock_laddr(ls);
     for (;;) {
         if (st != NH_WAKE_READY)
@@ -99,17 +100,21 @@ static int read_from_k(lua_State *L, int status, lua_KContext ctx)
             return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_CLOSED, NULL, 0, NULL);
         if (nh_side_expired(&ls->s.rd))
             return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_TIMEOUT, NULL, 0, NULL);
-        nh_addr from;
-        int truncated;
-        ssize_t n = nh_socket_recvfrom(&ls->s, dgram, (size_t)max, &from, &truncated);
-        if (n >= 0) {
-            lua_pushlstring(L, dgram, (size_t)n);
-            push_sender(L, ls, 1, &from);
-            lua_pushboolean(L, truncated);
-            return 3;
+        if (waited || !nh_read_wait_first(ls)) {
+            nh_addr from;
+            int truncated;
+            ssize_t n = nh_socket_recvfrom(&ls->s, dgram, (size_t)max, &from, &truncated);
+            if (n >= 0) {
+                nh_read_done(ls, waited);
+                lua_pushlstring(L, dgram, (size_t)n);
+                push_sender(L, ls, 1, &from);
+                lua_pushboolean(L, truncated);
+                return 3;
+            }
+            if (!is_again(errno))
+                return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
         }
-        if (!is_again(errno))
-            return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
+        waited = 1;
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
         st = nh_suspend(L, &blk, ctx, read_from_k);
@@ -119,10 +124,10 @@ static int read_from_k(lua_State *L, int status, lua_KContext ctx)
 static int l_read_from(lua_State *L)
 {
     nh_check_sock(L, 1, NH_K_PACKET);
-    check_max(L, 2);
+    int max = check_max(L, 2);
     double deadline = nh_opt_timeout(L, 3);
     lua_settop(L, 3);
-    lua_pushinteger(L, check_max(L, 2));
+    lua_pushinteger(L, max);
     lua_replace(L, 2);
     lua_pushnumber(L, deadline);
     return read_from_k(L, LUA_OK, 0);
@@ -132,7 +137,7 @@ static int l_read_from(lua_State *L)
 
 static int write_to_k(lua_State *L, int status, lua_KContext ctx)
 {
-    nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
+    nh_lsock *ls = lua_touserdata(L, 1);   /* checked by l_write_to */
     size_t len;
     const char *data = lua_tolstring(L, 2, &len);
     double call_deadline = lua_tonumber(L, 5);

@@ -9,12 +9,14 @@
 #include "nh.h"
 
 static const char *const kind_names[] = {NH_PACKETCONN, NH_CONN, NH_LISTENER};
+static const void *kind_mt[3];
 
 nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
 {
     nh_lsock *ls = lua_newuserdatauv(L, sizeof *ls, 1);
     nh_socket_init(&ls->s, nh_loop(), net);
     ls->kind = kind;
+    ls->rd_idle = 0;
     ls->line_limit = NH_DEFAULT_LINE_LIMIT;
     memset(&ls->last_from, 0, sizeof ls->last_from);
     luaL_setmetatable(L, kind_names[kind]);
@@ -23,13 +25,16 @@ nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
 
 nh_lsock *nh_check_sock(lua_State *L, int idx, int kind)
 {
-    return luaL_checkudata(L, idx, kind_names[kind]);
+    nh_lsock *ls = nh_test_mt(L, idx, kind_mt[kind]);
+    if (!ls)
+        luaL_typeerror(L, idx, kind_names[kind]);
+    return ls;
 }
 
 nh_lsock *nh_check_any_sock(lua_State *L, int idx)
 {
     for (int k = 0; k < 3; k++) {
-        nh_lsock *ls = luaL_testudata(L, idx, kind_names[k]);
+        nh_lsock *ls = nh_test_mt(L, idx, kind_mt[k]);
         if (ls)
             return ls;
     }
@@ -164,6 +169,7 @@ void nh_sock_open(lua_State *L)
         {NULL, NULL}};
     for (int k = 0; k < 3; k++) {
         luaL_newmetatable(L, kind_names[k]);
+        kind_mt[k] = lua_topointer(L, -1);
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, l_gc);
