@@ -311,7 +311,8 @@ static int l_set_line_limit(lua_State *L)
     nh_lsock *ls = check_tcp(L, "set_line_limit");
     lua_Integer n = luaL_checkinteger(L, 2);
     luaL_argcheck(L, n >= 1, 2, "limit must be at least 1 byte");
-    ls->line_limit = (size_t)n;
+    luaL_argcheck(L, n <= INT32_MAX, 2, "limit must be below 2 GiB");
+    ls->line_limit = (uint32_t)n;
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -15,6 +15,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <stdint.h>
 
 #include "../core/addr.h"
 #include "../core/socket.h"
@@ -102,11 +103,10 @@ void nh_addr_open(lua_State *L);
 
 typedef struct nh_lsock {
     nh_socket s;
-    int kind;            /* NH_K_PACKET, NH_K_CONN, NH_K_LISTENER */
-    unsigned rd_idle;    /* reads in a row that had to wait (see nh_read_wait_first) */
-    size_t line_limit;   /* read_line / read_until give up past this many bytes */
-    nh_addr last_from;   /* sender of the last datagram; its Addr is user value 1 */
-} nh_lsock;
+    unsigned char kind;  /* NH_K_PACKET, NH_K_CONN, NH_K_LISTENER */
+    unsigned char rd_idle; /* reads in a row that had to wait (see nh_read_wait_first) */
+    uint32_t line_limit; /* read_line / read_until give up past this many bytes */
+} nh_lsock;             /* user value 1: a PacketConn's last sender, as an Addr */
 
 #define NH_DEFAULT_LINE_LIMIT (1024 * 1024)
 
@@ -128,7 +128,7 @@ static inline int nh_read_wait_first(const nh_lsock *ls)
 
 static inline void nh_read_done(nh_lsock *ls, int waited)
 {
-    ls->rd_idle = waited ? ls->rd_idle + 1 : 0;
+    ls->rd_idle = waited ? (unsigned char)(ls->rd_idle + 1) : 0;
 }
 
 /* Optional trailing timeout argument -> absolute deadline (0 for none). */

@@ -73,16 +73,19 @@ static int check_max(lua_State *L, int arg)
     return (int)max;
 }
 
+/* The sender's Addr: the one made for the previous datagram when the sender
+ * is the same (user value 1 keeps it). */
 static void push_sender(lua_State *L, nh_lsock *ls, int self, const nh_addr *from)
 {
-    if (ls->last_from.len && nh_addr_equal(from, &ls->last_from)) {
-        lua_getiuservalue(L, self, 1);
-        return;
+    if (lua_getiuservalue(L, self, 1) == LUA_TUSERDATA) {
+        const nh_addr *last = nh_to_addr(L, -1);
+        if (last && nh_addr_equal(from, last))
+            return;
     }
+    lua_pop(L, 1);
     nh_push_addr(L, from, ls->s.net);
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, self, 1);
-    ls->last_from = *from;
 }
 
 static int read_from_k(lua_State *L, int status, lua_KContext ctx)

@@ -18,7 +18,6 @@ nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
     ls->kind = kind;
     ls->rd_idle = 0;
     ls->line_limit = NH_DEFAULT_LINE_LIMIT;
-    memset(&ls->last_from, 0, sizeof ls->last_from);
     luaL_setmetatable(L, kind_names[kind]);
     return ls;
 }

@@ -15,13 +15,13 @@ enum { T_NEW, T_LIVE, T_DONE, T_FAILED, T_CANCELLED };
 
 typedef struct nh_task {
     nh_waiter w;          /* the task's one wait at a time */
-    lua_State *co;        /* NULL once finished */
+    lua_State *co;        /* NULL once finished; user value 1 holds it, then the outcome */
     int anchor;           /* registry ref while live, so a waiting task is not collected */
-    int state;
     int nargs;            /* arguments of the first resume */
-    int yielded;          /* suspended by nh_suspend, not by a plain coroutine.yield */
-    int running;          /* inside lua_resume */
-    int wstatus;          /* how the last wait ended */
+    unsigned char state;
+    unsigned char yielded; /* suspended by nh_suspend, not by a plain coroutine.yield */
+    unsigned char running; /* inside lua_resume */
+    unsigned char wstatus; /* how the last wait ended */
     nh_queue joiners;
     struct nh_task *prev, *next;
 } nh_task;
@@ -139,9 +139,7 @@ static void finish(nh_task *t, int state)
     lua_State *S = sched;
     push_task(S, t);
     lua_insert(S, -2);
-    lua_setiuservalue(S, -2, 2);
-    lua_pushnil(S);
-    lua_setiuservalue(S, -2, 1);      /* the coroutine can go */
+    lua_setiuservalue(S, -2, 1);      /* the outcome replaces the coroutine */
     lua_pop(S, 1);
     t->co = NULL;
     t->state = state;
@@ -213,7 +211,7 @@ static int l_spawn(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
     int n = lua_gettop(L);
-    nh_task *t = lua_newuserdatauv(L, sizeof *t, 2);
+    nh_task *t = lua_newuserdatauv(L, sizeof *t, 1);
     memset(t, 0, sizeof *t);
     t->anchor = LUA_NOREF;
     nh_waiter_init(&t->w, nh_loop(), task_wake);
@@ -244,7 +242,7 @@ static nh_task *check_task(lua_State *L, int idx)
 
 static int push_outcome(lua_State *L, nh_task *t)
 {
-    lua_getiuservalue(L, 1, 2);
+    lua_getiuservalue(L, 1, 1);
     if (t->state != T_DONE) {
         lua_pushboolean(L, 0);
         lua_insert(L, -2);

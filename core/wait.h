@@ -34,8 +34,8 @@ struct nh_waiter {
     nh_queue *queue;       /* NULL while not queued */
     nh_waiter *prev, *next;
     nh_wake_fn wake;
-    int status;            /* the status of a fed wake */
     double call_deadline;  /* a per-call limit that a moved socket deadline keeps */
+    int status;            /* the status of a fed wake */
     int armed;             /* waiting: a wake will come exactly once */
 };
 
