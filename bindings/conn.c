@@ -56,9 +56,12 @@ static size_t find_blank_line(const nh_rbuf *b, size_t from)
 {
     const char *base = nh_rbuf_peek(b);
     size_t len = nh_rbuf_len(b);
-    if (from == 0 && len >= 1 && base[0] == '\n')
+    if (len == 0)
+        return 0;   /* an empty buffer may have no memory at all */
+    /* An empty line first is a block of its own, however its bytes arrived. */
+    if (base[0] == '\n')
         return 1;
-    if (from == 0 && len >= 2 && base[0] == '\r' && base[1] == '\n')
+    if (base[0] == '\r' && len >= 2 && base[1] == '\n')
         return 2;
     size_t at = from >= 2 ? from - 2 : 0;   /* the terminator may straddle `from` */
     for (;;) {

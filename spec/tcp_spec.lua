@@ -11,6 +11,16 @@ local function pair(network, host)
   return c, accepted, ln
 end
 
+-- Write bytes one at a time with pauses, so reads see every split.
+local function net_spawn_bytes(conn, bytes)
+  return nh.spawn(function()
+    for i = 1, #bytes do
+      assert(conn:write(bytes:sub(i, i)))
+      if i % 3 == 0 then nh.sleep(0.001) end
+    end
+  end)
+end
+
 local function pattern(n)
   local parts = {}
   for i = 1, n // 16 + 1 do parts[i] = string.format("%015d\n", i) end
@@ -199,6 +209,32 @@ describe("TCP", function()
         s:set_line_limit(16)
         assert.are.equal(string.rep("y", 15), s:read_line(2)) -- 16 bytes with the newline
         c:close(); s:close(); ln:close()
+      end)
+    end)
+
+    it("reads a header block up to its empty line, CRLF or bare LF", function()
+      S.run(function()
+        local c, s, ln = pair()
+        local writer = net_spawn_bytes(c, "A: 1\r\nB: 2\r\n\r\nbodyX: 1\nY: 2\n\n\r\nrest")
+        assert.are.equal("A: 1\r\nB: 2\r\n\r\n", s:read_header_block(5))
+        assert.are.equal("body", s:read_full(4, 5))
+        assert.are.equal("X: 1\nY: 2\n\n", s:read_header_block(5))
+        assert.are.equal("\r\n", s:read_header_block(5)) -- a block that is just its empty line
+        assert(writer:wait(5))
+        s:set_line_limit(8)
+        assert(c:write("0123456789\r\n\r\n"))
+        local block, err = s:read_header_block(2)
+        assert.is_nil(block)
+        assert.are.equal("EBUFFULL", err.code)
+        s:set_line_limit(1024)
+        assert.are.equal("rest0123456789\r\n\r\n", s:read_header_block(2))
+        assert(c:write("half: a block\r\n"))
+        c:close()
+        local none, eof, partial = s:read_header_block(2)
+        assert.is_nil(none)
+        assert.are.equal(nh.EOF, eof)
+        assert.are.equal("half: a block\r\n", partial)
+        s:close(); ln:close()
       end)
     end)
 
