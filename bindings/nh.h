@@ -110,6 +110,16 @@ typedef struct nh_lsock {
 
 #define NH_DEFAULT_LINE_LIMIT (1024 * 1024)
 
+struct nh_dgramq;
+
+/* A PacketConn: a socket, and once it has shown itself busy, a queue that
+ * receives many datagrams per system call (core/dgramq.h). */
+typedef struct nh_lpacket {
+    nh_lsock base;
+    struct nh_dgramq *queue;
+    unsigned busy;       /* reads in a row that found a datagram waiting */
+} nh_lpacket;
+
 enum { NH_K_PACKET, NH_K_CONN, NH_K_LISTENER };
 
 nh_lsock *nh_sock_new(lua_State *L, int kind, int net);

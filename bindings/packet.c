@@ -9,9 +9,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../core/dgramq.h"
 #include "nh.h"
 
 #define NH_DGRAM_MAX 65536
+#define NH_BUSY_READS 32   /* reads in a row that found data before a socket gets a queue */
 static char dgram[NH_DGRAM_MAX];
 
 static int is_again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
@@ -88,9 +90,19 @@ static void push_sender(lua_State *L, nh_lsock *ls, int self, const nh_addr *fro
     lua_setiuservalue(L, self, 1);
 }
 
+static int push_datagram(lua_State *L, nh_lsock *ls, const char *data, size_t len, const nh_addr *from,
+                         int truncated)
+{
+    lua_pushlstring(L, data, len);
+    push_sender(L, ls, 1, from);
+    lua_pushboolean(L, truncated);
+    return 3;
+}
+
 static int read_from_k(lua_State *L, int status, lua_KContext ctx)
 {
     nh_lsock *ls = lua_touserdata(L, 1);   /* checked by l_read_from */
+    nh_lpacket *lp = (nh_lpacket *)ls;
     int max = (int)lua_tointeger(L, 2);
     double call_deadline = lua_tonumber(L, 4);
     int st = NH_K_STATUS(L, status);
@@ -103,16 +115,30 @@ static int read_from_k(lua_State *L, int status, lua_KContext ctx)
             return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_CLOSED, NULL, 0, NULL);
         if (nh_side_expired(&ls->s.rd))
             return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_TIMEOUT, NULL, 0, NULL);
+        nh_addr from;
+        int truncated;
+        size_t len;
+        if (lp->queue && nh_dgramq_count(lp->queue) > 0) {
+            const char *data = nh_dgramq_next(lp->queue, (size_t)max, &len, &from, &truncated);
+            return push_datagram(L, ls, data, len, &from, truncated);
+        }
         if (waited || !nh_read_wait_first(ls)) {
-            nh_addr from;
-            int truncated;
-            ssize_t n = nh_socket_recvfrom(&ls->s, dgram, (size_t)max, &from, &truncated);
-            if (n >= 0) {
-                nh_read_done(ls, waited);
-                lua_pushlstring(L, dgram, (size_t)n);
-                push_sender(L, ls, 1, &from);
-                lua_pushboolean(L, truncated);
-                return 3;
+            if (lp->queue) {
+                if (nh_dgramq_fill(lp->queue, ls->s.fd) > 0) {
+                    nh_read_done(ls, waited);
+                    const char *data = nh_dgramq_next(lp->queue, (size_t)max, &len, &from, &truncated);
+                    return push_datagram(L, ls, data, len, &from, truncated);
+                }
+            } else {
+                ssize_t n = nh_socket_recvfrom(&ls->s, dgram, (size_t)max, &from, &truncated);
+                if (n >= 0) {
+                    nh_read_done(ls, waited);
+                    if (waited)
+                        lp->busy = 0;
+                    else if (++lp->busy == NH_BUSY_READS)
+                        lp->queue = nh_dgramq_new();   /* NULL on no memory: go on without */
+                    return push_datagram(L, ls, dgram, (size_t)n, &from, truncated);
+                }
             }
             if (!is_again(errno))
                 return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "../core/dgramq.h"
 #include "nh.h"
 
 static const char *const kind_names[] = {NH_PACKETCONN, NH_CONN, NH_LISTENER};
@@ -13,7 +14,11 @@ static const void *kind_mt[3];
 
 nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
 {
-    nh_lsock *ls = lua_newuserdatauv(L, sizeof *ls, 1);
+    nh_lsock *ls = lua_newuserdatauv(L, kind == NH_K_PACKET ? sizeof(nh_lpacket) : sizeof *ls, 1);
+    if (kind == NH_K_PACKET) {
+        ((nh_lpacket *)ls)->queue = NULL;
+        ((nh_lpacket *)ls)->busy = 0;
+    }
     nh_socket_init(&ls->s, nh_loop(), net);
     ls->kind = kind;
     ls->rd_idle = 0;
@@ -61,12 +66,23 @@ double nh_opt_timeout(lua_State *L, int arg)
     return d > 0 ? d : 1e-9;
 }
 
+/* Close the socket and drop what it holds. */
+static int release(nh_lsock *ls)
+{
+    if (ls->kind == NH_K_PACKET) {
+        nh_lpacket *lp = (nh_lpacket *)ls;
+        nh_dgramq_free(lp->queue);
+        lp->queue = NULL;
+    }
+    return nh_socket_close(&ls->s);
+}
+
 /* Go's Close reports a second close as the use of a closed connection. */
 static int l_close(lua_State *L)
 {
     nh_lsock *ls = nh_check_any_sock(L, 1);
     const nh_addr *local = nh_sock_laddr(ls);
-    if (nh_socket_close(&ls->s) < 0)
+    if (release(ls) < 0)
         return nh_fail(L, "close", ls->s.net, ls->kind == NH_K_CONN ? local : NULL,
                        ls->kind == NH_K_CONN ? nh_sock_raddr(ls) : local,
                        NH_ERR_CLOSED, NULL, 0, NULL);
@@ -76,8 +92,7 @@ static int l_close(lua_State *L)
 
 static int l_gc(lua_State *L)
 {
-    nh_lsock *ls = nh_check_any_sock(L, 1);
-    nh_socket_close(&ls->s);
+    release(nh_check_any_sock(L, 1));
     return 0;
 }
 

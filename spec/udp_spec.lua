@@ -273,6 +273,41 @@ describe("UDP", function()
     end)
   end)
 
+  it("a busy receiver (batched with recvmmsg) gives the same datagrams, senders and truncation", function()
+    S.run(function()
+      local srv = assert(nh.listen_packet("udp4", "127.0.0.1:0"))
+      local a = assert(nh.listen_packet("udp4", "127.0.0.1:0"))
+      local b = assert(nh.listen_packet("udp4", "127.0.0.1:0"))
+      local big = string.rep("B", 65507)
+      -- enough back-to-back datagrams that the socket switches to batches
+      for round = 1, 4 do
+        for i = 1, 50 do
+          local from = i % 2 == 0 and a or b
+          assert(from:write_to(round .. ":" .. i, srv:local_addr()))
+        end
+        assert(a:write_to(big, srv:local_addr()))
+        assert(b:write_to("0123456789", srv:local_addr()))
+        for i = 1, 50 do
+          local data, from, truncated = srv:read_from(1500, 2)
+          assert.are.equal(round .. ":" .. i, data)
+          assert.is_false(truncated)
+          assert.is_true(from == (i % 2 == 0 and a or b):local_addr())
+        end
+        local data, _, truncated = srv:read_from(65536, 2)
+        assert.is_true(data == big)
+        assert.is_false(truncated)
+        data, _, truncated = srv:read_from(4, 2)
+        assert.are.equal("0123", data)
+        assert.is_true(truncated)
+      end
+      -- and it still waits properly once the burst is over
+      local none, err = srv:read_from(100, 0.05)
+      assert.is_nil(none)
+      assert.is_true(err.timeout)
+      srv:close(); a:close(); b:close()
+    end)
+  end)
+
   it("serves 200 concurrent clients from one process", function()
     S.run(function()
       local srv = assert(nh.listen_packet("udp", "127.0.0.1:0"))
