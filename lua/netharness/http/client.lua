@@ -19,21 +19,17 @@ M.DEFAULTS = {
 
 function M.new(opts)
   opts = opts or {}
-  local c = setmetatable({ idle = {}, opts = {} }, Client)
+  local c = setmetatable({ idle = {}, opts = {}, urls = {} }, Client)
   for k, v in pairs(M.DEFAULTS) do c.opts[k] = v end
   for k, v in pairs(opts) do c.opts[k] = v end
   return c
 end
 
+-- A kept connection; one the server has closed meanwhile shows as EOF or a
+-- reset on first use, and the request is retried once on a fresh connection.
 local function take_idle(self, key)
   local list = self.idle[key]
-  while list and #list > 0 do
-    local conn = table.remove(list)
-    -- A kept connection the server has closed meanwhile reads as EOF at once.
-    local data, err = conn:read(1, 0)
-    if not data and err and err.timeout then return conn end
-    conn:close()
-  end
+  if list then return table.remove(list) end
   return nil
 end
 
@@ -106,7 +102,7 @@ function Client:request(spec)
   if type(spec) == "string" then spec = { url = spec } end
   if type(spec) ~= "table" then error("bad argument #1 to 'request' (table or URL expected)", 2) end
   local method = spec.method or "GET"
-  local req, uerr = format.new_request(method, spec.url, spec.body)
+  local req, uerr = format.new_request(method, spec.url, spec.body, self.urls)
   if not req then return nil, setmetatable({ message = uerr, code = "bad_url" }, wire.HttpError) end
   if spec.headers then
     if getmetatable(spec.headers) == Header then

@@ -88,7 +88,7 @@ function M.format_request(req)
   elseif is_chunked(te) then
     out[#out + 1] = "Transfer-Encoding: chunked\r\n"
   end
-  req.headers:write_subset(out, REQ_EXCLUDE)
+  if req.headers:count() > 0 then req.headers:write_subset(out, REQ_EXCLUDE) end
   out[#out + 1] = "\r\n"
   if is_chunked(te) then
     out[#out + 1] = chunked(body) .. "\r\n"
@@ -224,8 +224,9 @@ function M.parse_url(url)
   }
 end
 
--- Go's http.NewRequest(method, url, body): nil, err for a bad URL.
-function M.new_request(method, url, body)
+-- Go's http.NewRequest(method, url, body): nil, err for a bad URL. `cache`
+-- (optional) keeps parsed URLs for a client that asks for the same ones often.
+function M.new_request(method, url, body, cache)
   if type(method) ~= "string" or method == "" or method:find("[^%w!#$%%&'*+%-.^_`|~]") then
     error("bad argument #1 to 'new_request' (invalid method " .. string.format("%q", tostring(method)) .. ")", 2)
   end
@@ -233,8 +234,16 @@ function M.new_request(method, url, body)
   if body ~= nil and type(body) ~= "string" then
     error("bad argument #3 to 'new_request' (string or nil expected, got " .. type(body) .. ")", 2)
   end
-  local u, err = M.parse_url(url)
-  if not u then return nil, err end
+  local u = cache and cache[url]
+  if not u then
+    local err
+    u, err = M.parse_url(url)
+    if not u then return nil, err end
+    if cache then
+      if (cache.n or 0) >= 256 then for k in pairs(cache) do cache[k] = nil end end
+      cache[url], cache.n = u, (cache.n or 0) + 1
+    end
+  end
   return setmetatable({
     method = method, url = u, host = u.host, headers = Header.new(),
     proto = "HTTP/1.1", proto_major = 1, proto_minor = 1,

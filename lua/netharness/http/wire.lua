@@ -52,7 +52,7 @@ end
 -- tchar (RFC 9110 5.6.2)
 local NOT_TOKEN = "[^%w!#$%%&'*+%-.^_`|~]"
 
-local find, match, gmatch, sub, byte = string.find, string.match, string.gmatch, string.sub, string.byte
+local find, match, sub, byte = string.find, string.match, string.sub, string.byte
 
 -- The first control byte other than HTAB, CR and LF at or after `pos`, if any.
 -- ("%c" is one cheap class test a byte; the CRs and LFs it stops at are skipped.)
@@ -66,9 +66,11 @@ local function bad_control(s, pos)
   return find(s, "\127", pos, true)
 end
 
--- A field line that is entirely valid, in one anchored match: a token, a
--- colon, then HTAB, visible ASCII or obs-text (RFC 9110 5.5, 5.6.2).
-local FIELD = "^([%w!#$%%&'*+%-.^_`|~]+):[ \t]*([\t\32-\126\128-\255]*)$"
+-- A field line that is entirely valid, matched in place in the block (an
+-- anchored pattern from a position, so no line string is made): a token, a
+-- colon, then HTAB, visible ASCII or obs-text (RFC 9110 5.5, 5.6.2), and the
+-- position of the next line.
+local FIELD_AT = "^([%w!#$%%&'*+%-.^_`|~]+):[ \t]*([\t\32-\126\128-\255]*)\r?\n()"
 
 -- Why a field line did not match FIELD.
 local function field_error(line, what)
@@ -100,17 +102,20 @@ local function parse_fields(block, pos, what, max_headers)
   end
   local h = Header.new()
   local count = 0
-  for line in gmatch(block, "([^\r\n]*)\r?\n", pos) do
-    if line == "" then break end
-    local name, value = match(line, FIELD)
-    if not name then return field_error(line, what) end
+  while true do
+    local c = byte(block, pos)
+    if c == 13 or c == 10 or c == nil then return h end -- the empty line
+    local name, value, next_pos = match(block, FIELD_AT, pos)
+    if not name then
+      return field_error(match(block, "^([^\r\n]*)", pos), what)
+    end
     local last = byte(value, -1)
     if last == 32 or last == 9 then value = match(value, "^(.-)[ \t]+$") end
     count = count + 1
     if count > max_headers then return fail(431, "too_many_headers", "too many " .. what .. " header fields") end
     h:add(name, value)
+    pos = next_pos
   end
-  return h
 end
 
 -- Read a head: the start line and its fields, whole, in one call. Returns the
@@ -136,15 +141,17 @@ local function read_head(conn, opts, what)
     end
     return read_failed(err, what .. " head")
   end
-  local eol = find(block, "\n", 1, true)
-  local start_len = (byte(block, eol - 1) == 13) and eol - 2 or eol - 1
-  if start_len > max_line then
-    return fail(what == "request" and 414 or 400, "line_too_long", what .. " line longer than " .. max_line .. " bytes")
-  end
-  if #block - eol > max_bytes then
+  if #block > max_line + 2 + max_bytes then
     return fail(431, "header_too_large", what .. " header fields too large")
   end
-  return block, eol + 1, sub(block, 1, start_len)
+  return block
+end
+
+-- The start line alone (for error messages and the slow checks).
+local function start_line(block)
+  local line = match(block, "^([^\n]*)")
+  if byte(line, -1) == 13 then line = sub(line, 1, -2) end
+  return line
 end
 
 -- The options of a call, complete: a server passes a complete table once.
@@ -356,12 +363,22 @@ end
 -- 100-continue" before reading the body, as a server does).
 function M.read_request(conn, opts)
   opts = complete(opts)
-  local block, pos, line = read_head(conn, opts, "request")
-  if not block then return nil, pos end
-  local method, target, version = match(line, "^([^ ]+) ([^ ]+) ([^ ]+)$")
+  local block, err = read_head(conn, opts, "request")
+  if not block then return nil, err end
+  local method, target, version, pos = match(block, "^([^ \r\n]+) ([^ \r\n]+) ([^ \r\n]+)\r?\n()")
   if not method then
+    local line = start_line(block)
+    if #line > opts.max_line then
+      return fail(414, "line_too_long", "request line longer than " .. opts.max_line .. " bytes")
+    end
     if find(line, "\r", 1, true) then return fail(400, "bare_cr", "bare CR in request line") end
     return fail(400, "bad_request_line", "malformed HTTP request " .. string.format("%q", sub(line, 1, 80)))
+  end
+  if pos > opts.max_line + 3 and #start_line(block) > opts.max_line then
+    return fail(414, "line_too_long", "request line longer than " .. opts.max_line .. " bytes")
+  end
+  if #block - pos + 1 > opts.max_header_bytes then
+    return fail(431, "header_too_large", "request header fields too large")
   end
   if find(method, NOT_TOKEN) then return fail(400, "bad_request_line", "invalid method " .. string.format("%q", sub(method, 1, 40))) end
   if bad_control(target, 1) or find(target, "\t", 1, true) then
@@ -422,11 +439,19 @@ end
 -- Go's http.ReadResponse, body included. 1xx answers are returned as they come.
 function M.read_response(conn, req, opts)
   opts = complete(opts)
-  local block, pos, line = read_head(conn, opts, "status")
-  if not block then return nil, pos end
-  local version, code, reason = match(line, "^([^ ]+) (%d%d%d)(.*)$")
+  local block, err = read_head(conn, opts, "status")
+  if not block then return nil, err end
+  local version, code, reason, pos = match(block, "^([^ \r\n]+) (%d%d%d)([^\r\n]*)\r?\n()")
   if not version or (reason ~= "" and sub(reason, 1, 1) ~= " ") then
+    local line = start_line(block)
+    if #line > opts.max_line then
+      return fail(400, "line_too_long", "status line longer than " .. opts.max_line .. " bytes")
+    end
+    if find(line, "\r", 1, true) then return fail(400, "bare_cr", "bare CR in status line") end
     return fail(400, "bad_status_line", "malformed HTTP response " .. string.format("%q", sub(line, 1, 80)))
+  end
+  if #block - pos + 1 > opts.max_header_bytes then
+    return fail(431, "header_too_large", "response header fields too large")
   end
   local major, minor = parse_version(version)
   if not major then return fail(400, "bad_version", "malformed HTTP version " .. string.format("%q", sub(version, 1, 20))) end
