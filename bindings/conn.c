@@ -264,14 +264,20 @@ static int l_read(lua_State *L)
     return udp_read_k(L, LUA_OK, 0);
 }
 
-/* conn:read_line([timeout]) -> line without "\n" or "\r\n" | nil, err [, partial] */
-static int l_read_line(lua_State *L)
+/* The reads whose only argument is the timeout: give them an empty slot 2. */
+static int start_read_timeout_only(lua_State *L, const char *method, int mode)
 {
-    check_tcp(L, "read_line");
+    check_tcp(L, method);
     lua_settop(L, 2);
     lua_pushnil(L);
     lua_insert(L, 2);
-    return start_read(L, M_LINE);
+    return start_read(L, mode);
+}
+
+/* conn:read_line([timeout]) -> line without "\n" or "\r\n" | nil, err [, partial] */
+static int l_read_line(lua_State *L)
+{
+    return start_read_timeout_only(L, "read_line", M_LINE);
 }
 
 /* conn:read_until(delimiter [, timeout]) -> data ending with delimiter | nil, err [, partial] */
@@ -289,11 +295,7 @@ static int l_read_until(lua_State *L)
  * nil, err [, partial]. At most set_line_limit bytes. */
 static int l_read_header_block(lua_State *L)
 {
-    check_tcp(L, "read_header_block");
-    lua_settop(L, 2);
-    lua_pushnil(L);
-    lua_insert(L, 2);
-    return start_read(L, M_BLOCK);
+    return start_read_timeout_only(L, "read_header_block", M_BLOCK);
 }
 
 /* conn:read_full(n [, timeout]) -> exactly n bytes | nil, err [, partial] */
