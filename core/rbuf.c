@@ -68,7 +68,11 @@ ssize_t nh_rbuf_fill(nh_rbuf *b, nh_read_fn fn, void *ctx, size_t want)
         }
         return n;
     }
-    size_t room = want ? want : 16384;
+    /* Grow with what arrives, not with what was asked for: a read of n bytes
+     * must not allocate n before the peer has sent them. */
+    size_t room = want && want < NH_RBUF_SCRATCH * 4 ? want : 16384;
+    if (!b->borrowed && want > room && b->cap - b->end > room)
+        room = b->cap - b->end;
     if (reserve(b, room) < 0) {
         errno = ENOMEM;
         return -1;

@@ -129,12 +129,37 @@ static void test_growth(void)
     nh_rbuf_free(&b);
 }
 
+/* Asking for a huge read allocates only as data comes. */
+static void test_large_want_grows_with_data(void)
+{
+    script s = {"abcdefgh", 8, 0, 4, 0};
+    nh_rbuf b;
+    nh_rbuf_init(&b);
+    CHECK(nh_rbuf_fill(&b, script_read, &s, (size_t)1 << 40) == 4);
+    CHECK(nh_rbuf_settle(&b) == 0);
+    CHECK(nh_rbuf_fill(&b, script_read, &s, (size_t)1 << 40) == 4);
+    CHECK(b.cap <= 65536);
+    CHECK(nh_rbuf_len(&b) == 8 && memcmp(nh_rbuf_peek(&b), "abcdefgh", 8) == 0);
+    nh_rbuf_free(&b);
+
+    /* the same while the first piece is still in the shared scratch area */
+    script t = {"abcdefgh", 8, 0, 4, 0};
+    nh_rbuf_init(&b);
+    CHECK(nh_rbuf_fill(&b, script_read, &t, (size_t)1 << 40) == 4);
+    CHECK(b.borrowed == 1);
+    CHECK(nh_rbuf_fill(&b, script_read, &t, (size_t)1 << 40) == 4);
+    CHECK(b.cap <= 65536);
+    CHECK(nh_rbuf_len(&b) == 8 && memcmp(nh_rbuf_peek(&b), "abcdefgh", 8) == 0);
+    nh_rbuf_free(&b);
+}
+
 int main(void)
 {
     run(test_delimiter_across_splits);
     run(test_empty_buffer_owns_nothing);
     run(test_want_limits_fill);
     run(test_growth);
+    run(test_large_want_grows_with_data);
     printf("core C tests: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
