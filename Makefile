@@ -103,10 +103,11 @@ bench: deps all $(BENCH_REFS)
 	@$(LUA) bench/run.lua $(REPS)
 
 install: all
-	install -d $(LUA_LIBDIR)/netharness $(LUA_SHARE)/netharness
+	install -d $(LUA_LIBDIR)/netharness $(LUA_SHARE)/netharness/http
 	install -m 0755 $(MODULE) $(LUA_LIBDIR)/netharness/core.so
 	install -m 0644 bindings/netharness.lua $(LUA_SHARE)/netharness.lua
-	for f in lua/netharness/*.lua; do [ -e "$$f" ] && install -m 0644 $$f $(LUA_SHARE)/netharness/; done; true
+	install -m 0644 lua/netharness/*.lua $(LUA_SHARE)/netharness/
+	install -m 0644 lua/netharness/http/*.lua $(LUA_SHARE)/netharness/http/
 	# Under another Lua, `require "netharness"` says which Lua it needs.
 	for v in 5.1 5.2 5.3; do install -d $(PREFIX)/share/lua/$$v && \
 	  install -m 0644 bindings/netharness.lua $(PREFIX)/share/lua/$$v/netharness.lua; done
