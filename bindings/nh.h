@@ -118,6 +118,7 @@ typedef struct nh_lpacket {
     nh_lsock base;
     struct nh_dgramq *queue;
     unsigned busy;       /* reads in a row that found a datagram waiting */
+    nh_addr last_from;   /* the sender whose Addr is user value 1 */
 } nh_lpacket;
 
 enum { NH_K_PACKET, NH_K_CONN, NH_K_LISTENER };

@@ -79,15 +79,15 @@ static int check_max(lua_State *L, int arg)
  * is the same (user value 1 keeps it). */
 static void push_sender(lua_State *L, nh_lsock *ls, int self, const nh_addr *from)
 {
-    if (lua_getiuservalue(L, self, 1) == LUA_TUSERDATA) {
-        const nh_addr *last = nh_to_addr(L, -1);
-        if (last && nh_addr_equal(from, last))
-            return;
+    nh_lpacket *lp = (nh_lpacket *)ls;
+    if (lp->last_from.len && nh_addr_equal(from, &lp->last_from)) {
+        lua_getiuservalue(L, self, 1);
+        return;
     }
-    lua_pop(L, 1);
     nh_push_addr(L, from, ls->s.net);
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, self, 1);
+    lp->last_from = *from;
 }
 
 static int push_datagram(lua_State *L, nh_lsock *ls, const char *data, size_t len, const nh_addr *from,
@@ -164,35 +164,25 @@ static int l_read_from(lua_State *L)
 
 /* conn:write_to(data, address [, timeout]) -> bytes | nil, err */
 
-static int write_to_k(lua_State *L, int status, lua_KContext ctx)
+static int write_to_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Send to `dest`, waiting while the socket cannot take the datagram. */
+static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, int st, lua_KContext ctx)
 {
-    nh_lsock *ls = lua_touserdata(L, 1);   /* checked by l_write_to */
     size_t len;
     const char *data = lua_tolstring(L, 2, &len);
     double call_deadline = lua_tonumber(L, 5);
-    int st = NH_K_STATUS(L, status);
     const nh_addr *local = nh_sock_laddr(ls);
-    nh_addr dest, to;
-    char host[NH_HOST_MAX];
-    int port;
-
-    if (lua_gettop(L) >= 6 && !lua_isnil(L, 6)) {
-        dest = *nh_to_addr(L, 6);                 /* looked up */
-    } else if (lua_gettop(L) >= 6) {
-        return nh_fail(L, "write", ls->s.net, local, NULL, NH_ERR_TEXT, lua_tostring(L, 7), 0,
-                       lua_tostring(L, 8));
-    } else {
-        nh_check_addr(L, 3, ls->s.net, 0, &dest, host, sizeof host, &port);
-    }
+    nh_addr to;
     for (;;) {
         if (st != NH_WAKE_READY)
-            return nh_fail_wake(L, "write", ls->s.net, local, &dest, st);
+            return nh_fail_wake(L, "write", ls->s.net, local, dest, st);
         if (!nh_socket_is_open(&ls->s))
-            return nh_fail(L, "write", ls->s.net, local, &dest, NH_ERR_CLOSED, NULL, 0, NULL);
+            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_CLOSED, NULL, 0, NULL);
         if (nh_side_expired(&ls->s.wr))
-            return nh_fail(L, "write", ls->s.net, local, &dest, NH_ERR_TIMEOUT, NULL, 0, NULL);
-        if (nh_addr_for_family(&dest, ls->s.laddr.u.sa.sa_family, &to) < 0)
-            return nh_fail(L, "write", ls->s.net, local, &dest, NH_ERR_SYS, "sendto",
+            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_TIMEOUT, NULL, 0, NULL);
+        if (nh_addr_for_family(dest, ls->s.laddr.u.sa.sa_family, &to) < 0)
+            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto",
                            EAFNOSUPPORT, NULL);
         ssize_t n = nh_socket_sendto(&ls->s, data, len, &to);
         if (n >= 0) {
@@ -200,11 +190,30 @@ static int write_to_k(lua_State *L, int status, lua_KContext ctx)
             return 1;
         }
         if (!is_again(errno))
-            return nh_fail(L, "write", ls->s.net, local, &dest, NH_ERR_SYS, "sendto", errno, NULL);
+            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto", errno, NULL);
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.wr, nh_wait_begin(L, &blk), call_deadline);
         st = nh_suspend(L, &blk, ctx, write_to_k);
     }
+}
+
+/* After a wait or a lookup: find the destination again from the stack
+ * (argument 3, or what the lookup left at 6..8). */
+static int write_to_k(lua_State *L, int status, lua_KContext ctx)
+{
+    nh_lsock *ls = lua_touserdata(L, 1);   /* checked by l_write_to */
+    nh_addr dest;
+    char host[NH_HOST_MAX];
+    int port;
+    if (lua_gettop(L) >= 6 && !lua_isnil(L, 6)) {
+        dest = *nh_to_addr(L, 6);                 /* looked up */
+    } else if (lua_gettop(L) >= 6) {
+        return nh_fail(L, "write", ls->s.net, nh_sock_laddr(ls), NULL, NH_ERR_TEXT, lua_tostring(L, 7),
+                       0, lua_tostring(L, 8));
+    } else {
+        nh_check_addr(L, 3, ls->s.net, 0, &dest, host, sizeof host, &port);
+    }
+    return write_to_run(L, ls, &dest, NH_K_STATUS(L, status), ctx);
 }
 
 static int l_write_to(lua_State *L)
@@ -219,7 +228,7 @@ static int l_write_to(lua_State *L)
     lua_pushnumber(L, deadline);
     int r = nh_check_addr(L, 3, ls->s.net, 0, &dest, host, sizeof host, &port);
     if (r == 1)
-        return write_to_k(L, LUA_OK, 0);
+        return write_to_run(L, ls, &dest, NH_WAKE_READY, 0);
     if (r < 0)
         return nh_fail(L, "write", ls->s.net, nh_sock_laddr(ls), NULL, NH_ERR_TEXT,
                        lua_pushfstring(L, "address %s: no suitable address found", host), 0,

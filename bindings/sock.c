@@ -18,6 +18,7 @@ nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
     if (kind == NH_K_PACKET) {
         ((nh_lpacket *)ls)->queue = NULL;
         ((nh_lpacket *)ls)->busy = 0;
+        memset(&((nh_lpacket *)ls)->last_from, 0, sizeof(nh_addr));
     }
     nh_socket_init(&ls->s, nh_loop(), net);
     ls->kind = kind;
