@@ -10,15 +10,17 @@
 #include "nh.h"
 
 typedef struct {
+    const void *tag;   /* &addr_tag: see nh_test_tag */
     nh_addr a;
     int net;
 } laddr;
 
-static const void *addr_mt;
+static const char addr_tag;
 
 void nh_push_addr(lua_State *L, const nh_addr *a, int net)
 {
     laddr *la = lua_newuserdatauv(L, sizeof *la, 0);
+    la->tag = &addr_tag;
     la->a = *a;
     la->net = net;
     luaL_setmetatable(L, NH_ADDR);
@@ -26,7 +28,7 @@ void nh_push_addr(lua_State *L, const nh_addr *a, int net)
 
 const nh_addr *nh_to_addr(lua_State *L, int idx)
 {
-    laddr *la = nh_test_mt(L, idx, addr_mt);
+    laddr *la = nh_test_tag(L, idx, &addr_tag, sizeof *la);
     return la ? &la->a : NULL;
 }
 
@@ -240,7 +242,6 @@ void nh_addr_open(lua_State *L)
         {"__concat", l_addr_concat},
         {NULL, NULL}};
     luaL_newmetatable(L, NH_ADDR);
-    addr_mt = lua_topointer(L, -1);
     luaL_setfuncs(L, meta, 0);
     lua_pop(L, 1);
     lua_pushcfunction(L, l_resolve);

@@ -213,13 +213,13 @@ static int start_read(lua_State *L, int mode)
 
 static char dgram[65536];
 
-static int udp_read_k(lua_State *L, int status, lua_KContext ctx)
+static int udp_read_k(lua_State *L, int status, lua_KContext ctx);
+
+/* One datagram, with the arguments as C values; a wait first leaves them on
+ * the stack (self, max, deadline) for the continuation. */
+static int udp_read_run(lua_State *L, nh_lsock *ls, size_t max, double call_deadline, int st,
+                        int waited)
 {
-    nh_lsock *ls = lua_touserdata(L, 1);   /* checked by l_read */
-    size_t max = (size_t)lua_tointeger(L, 2);
-    double call_deadline = lua_tonumber(L, 4);
-    int st = NH_K_STATUS(L, status);
-    int waited = status == LUA_YIELD;
     for (;;) {
         if (st != NH_WAKE_READY)
             return nh_fail_wake(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
@@ -227,8 +227,9 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx)
             return conn_fail(L, ls, "read", NH_ERR_CLOSED, NULL, 0);
         if (nh_side_expired(&ls->s.rd))
             return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
-        if (waited || !nh_read_wait_first(ls)) {
-            int truncated;
+        int truncated;
+        int alone = nh_alone(L);   /* then the wait itself receives: no attempt first */
+        if (waited || (!alone && !nh_read_wait_first(ls))) {
             ssize_t n = nh_socket_recvfrom(&ls->s, dgram, max, NULL, &truncated);
             if (n >= 0) {
                 nh_read_done(ls, waited);
@@ -240,10 +241,33 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx)
                 return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
         }
         waited = 1;
+        if (alone) {
+            ssize_t n = nh_socket_recvfrom_wait(&ls->s, dgram, max, NULL, &truncated, call_deadline);
+            if (n >= 0) {
+                nh_read_done(ls, 1);
+                lua_pushlstring(L, dgram, (size_t)n);
+                lua_pushboolean(L, truncated);
+                return 2;
+            }
+            st = nh_alone_wait_status(L, call_deadline);
+            if (st < 0)
+                return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
+            continue;
+        }
+        lua_settop(L, 1);
+        lua_pushinteger(L, (lua_Integer)max);
+        lua_pushnumber(L, call_deadline);
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
-        st = nh_suspend(L, &blk, ctx, udp_read_k);
+        st = nh_suspend(L, &blk, 0, udp_read_k);
     }
+}
+
+static int udp_read_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)ctx;
+    return udp_read_run(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2), lua_tonumber(L, 3),
+                        NH_K_STATUS(L, status), status == LUA_YIELD);
 }
 
 /* conn:read([max [, timeout]]) -> data | nil, err   (udp: data, truncated) */
@@ -254,14 +278,11 @@ static int l_read(lua_State *L)
     lua_Integer max = luaL_optinteger(L, 2, 65536);
     luaL_argcheck(L, max >= 1 && (!udp || max <= 65536), 2,
                   udp ? "max must be between 1 and 65536" : "max must be at least 1");
+    if (udp)
+        return udp_read_run(L, ls, (size_t)max, nh_opt_timeout(L, 3), NH_WAKE_READY, 0);
     lua_pushinteger(L, max);
     lua_replace(L, 2);
-    if (!udp)
-        return start_read(L, M_READ);
-    double deadline = nh_opt_timeout(L, 3);
-    lua_settop(L, 3);
-    lua_pushnumber(L, deadline);
-    return udp_read_k(L, LUA_OK, 0);
+    return start_read(L, M_READ);
 }
 
 /* The reads whose only argument is the timeout: give them an empty slot 2. */
@@ -324,13 +345,13 @@ static int l_set_line_limit(lua_State *L)
 
 /* ---- writes ---- */
 
-static int write_k(lua_State *L, int status, lua_KContext ctx)
+static int write_k(lua_State *L, int status, lua_KContext ctx);
+
+/* Write data[off..len), with the arguments as C values; a wait first leaves the
+ * deadline at stack slot 3 for the continuation (data stays at slot 2). */
+static int write_run(lua_State *L, nh_lsock *ls, const char *data, size_t len, size_t off,
+                     double call_deadline, int st)
 {
-    nh_lsock *ls = lua_touserdata(L, 1);   /* checked by l_write */
-    size_t len, off = (size_t)ctx;
-    const char *data = lua_tolstring(L, 2, &len);
-    double call_deadline = lua_tonumber(L, 4);
-    int st = NH_K_STATUS(L, status);
     int stream = nh_net_is_stream(ls->s.net);
     for (;;) {
         int r = 0;
@@ -358,21 +379,29 @@ static int write_k(lua_State *L, int status, lua_KContext ctx)
             lua_pushinteger(L, (lua_Integer)off);
             return 3;
         }
+        lua_settop(L, 2);
+        lua_pushnumber(L, call_deadline);
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.wr, nh_wait_begin(L, &blk), call_deadline);
         st = nh_suspend(L, &blk, (lua_KContext)off, write_k);
     }
 }
 
+static int write_k(lua_State *L, int status, lua_KContext ctx)
+{
+    size_t len;
+    const char *data = lua_tolstring(L, 2, &len);
+    return write_run(L, lua_touserdata(L, 1), data, len, (size_t)ctx, lua_tonumber(L, 3),
+                     NH_K_STATUS(L, status));
+}
+
 /* conn:write(data [, timeout]) -> #data | nil, err, bytes_written */
 static int l_write(lua_State *L)
 {
-    check_conn(L);
-    luaL_checkstring(L, 2);
-    double deadline = nh_opt_timeout(L, 3);
-    lua_settop(L, 3);
-    lua_pushnumber(L, deadline);
-    return write_k(L, LUA_OK, 0);
+    nh_lsock *ls = check_conn(L);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
+    return write_run(L, ls, data, len, 0, nh_opt_timeout(L, 3), NH_WAKE_READY);
 }
 
 static int l_close_write(lua_State *L)

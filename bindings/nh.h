@@ -30,17 +30,16 @@
 
 struct ev_loop *nh_loop(void);
 
-/* The userdata at idx if its metatable is `mt` (a metatable's address, kept
- * when it was made), else NULL: cheaper than luaL_testudata's lookup by name. */
-static inline void *nh_test_mt(lua_State *L, int idx, const void *mt)
+/* Our hot userdata (sockets, addresses) begin with a tag: the address of a
+ * static of ours that names the type. Checking it costs two API calls where
+ * comparing metatables costs four, and it is as safe: only C code can write a
+ * userdata's bytes, no other library holds our statics' addresses, and the
+ * size check keeps a smaller foreign block from being read past its end. */
+static inline void *nh_test_tag(lua_State *L, int idx, const void *tag, size_t size)
 {
     void *p = lua_touserdata(L, idx);
-    if (p && lua_getmetatable(L, idx)) {
-        int same = lua_topointer(L, -1) == mt;
-        lua_pop(L, 1);
-        if (same)
-            return p;
-    }
+    if (p && lua_rawlen(L, idx) >= size && *(const void *const *)p == tag)
+        return p;
     return NULL;
 }
 
@@ -58,6 +57,15 @@ nh_waiter *nh_wait_begin(lua_State *L, nh_block *blk);
  * nh_wait_status). Elsewhere, run the loop until the waiter is woken and return
  * how the wait ended (enum nh_wake), so the caller loops without recursion. */
 int nh_suspend(lua_State *L, nh_block *blk, lua_KContext ctx, lua_KFunction k);
+/* Can the caller wait inside a system call instead of on the loop? Only when
+ * nothing else could run meanwhile: the caller is not a task, no task lives
+ * and no wake is pending. Such a wait saves the poll (one system call per
+ * wait); it must end on a signal (EINTR), so Ctrl-C is seen. */
+int nh_alone(lua_State *L);
+/* After such a wait failed with errno: raise "interrupted!" on Ctrl-C, as the
+ * loop's wait does; else the wake status it amounts to (READY: try again;
+ * TIMEOUT: call_deadline has passed), or -1 for an error of the call. */
+int nh_alone_wait_status(lua_State *L, double call_deadline);
 /* In a continuation after a yield: how the wait ended. */
 int nh_wait_status(lua_State *L);
 /* The wake status a continuation starts from: READY on the first call. */
@@ -102,6 +110,7 @@ void nh_addr_open(lua_State *L);
 /* ---- sockets (sock.c) ---- */
 
 typedef struct nh_lsock {
+    const void *tag;     /* nh_test_tag: which of the three kinds */
     nh_socket s;
     unsigned char kind;  /* NH_K_PACKET, NH_K_CONN, NH_K_LISTENER */
     unsigned char rd_idle; /* reads in a row that had to wait (see nh_read_wait_first) */
@@ -135,6 +144,13 @@ const nh_addr *nh_sock_raddr(const nh_lsock *ls);
 static inline int nh_read_wait_first(const nh_lsock *ls)
 {
     return (ls->rd_idle & 7) != 0;
+}
+
+/* The same for a caller that waits in the system call (nh_alone), where the
+ * attempt only serves to notice a socket that has become busy. */
+static inline int nh_read_wait_first_alone(const nh_lsock *ls)
+{
+    return (ls->rd_idle & 63) != 0;
 }
 
 static inline void nh_read_done(nh_lsock *ls, int waited)

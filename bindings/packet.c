@@ -99,14 +99,14 @@ static int push_datagram(lua_State *L, nh_lsock *ls, const char *data, size_t le
     return 3;
 }
 
-static int read_from_k(lua_State *L, int status, lua_KContext ctx)
+static int read_from_k(lua_State *L, int status, lua_KContext ctx);
+
+/* The read with its arguments as C values; a wait first leaves them on the
+ * stack (self, max, deadline) for the continuation. */
+static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_deadline, int st,
+                         int waited)
 {
-    nh_lsock *ls = lua_touserdata(L, 1);   /* checked by l_read_from */
-    nh_lpacket *lp = (nh_lpacket *)ls;
-    int max = (int)lua_tointeger(L, 2);
-    double call_deadline = lua_tonumber(L, 4);
-    int st = NH_K_STATUS(L, status);
-    int waited = status == LUA_YIELD;
+    nh_lsock *ls = &lp->base;
     const nh_addr *local = nh_sock_laddr(ls);
     for (;;) {
         if (st != NH_WAKE_READY)
@@ -122,7 +122,8 @@ static int read_from_k(lua_State *L, int status, lua_KContext ctx)
             const char *data = nh_dgramq_next(lp->queue, (size_t)max, &len, &from, &truncated);
             return push_datagram(L, ls, data, len, &from, truncated);
         }
-        if (waited || !nh_read_wait_first(ls)) {
+        int alone = nh_alone(L);
+        if (waited || !(alone ? nh_read_wait_first_alone(ls) : nh_read_wait_first(ls))) {
             if (lp->queue) {
                 if (nh_dgramq_fill(lp->queue, ls->s.fd) > 0) {
                     nh_read_done(ls, waited);
@@ -144,34 +145,52 @@ static int read_from_k(lua_State *L, int status, lua_KContext ctx)
                 return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
         }
         waited = 1;
+        if (alone) {
+            ssize_t n = nh_socket_recvfrom_wait(&ls->s, dgram, (size_t)max, &from, &truncated,
+                                                call_deadline);
+            if (n >= 0) {
+                nh_read_done(ls, 1);
+                lp->busy = 0;
+                return push_datagram(L, ls, dgram, (size_t)n, &from, truncated);
+            }
+            st = nh_alone_wait_status(L, call_deadline);
+            if (st < 0)
+                return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
+            continue;
+        }
+        lua_settop(L, 1);
+        lua_pushinteger(L, max);
+        lua_pushnumber(L, call_deadline);
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
-        st = nh_suspend(L, &blk, ctx, read_from_k);
+        st = nh_suspend(L, &blk, 0, read_from_k);
     }
+}
+
+static int read_from_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)ctx;
+    return read_from_run(L, lua_touserdata(L, 1), (int)lua_tointeger(L, 2), lua_tonumber(L, 3),
+                         NH_K_STATUS(L, status), status == LUA_YIELD);
 }
 
 static int l_read_from(lua_State *L)
 {
-    nh_check_sock(L, 1, NH_K_PACKET);
+    nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
     int max = check_max(L, 2);
-    double deadline = nh_opt_timeout(L, 3);
-    lua_settop(L, 3);
-    lua_pushinteger(L, max);
-    lua_replace(L, 2);
-    lua_pushnumber(L, deadline);
-    return read_from_k(L, LUA_OK, 0);
+    return read_from_run(L, (nh_lpacket *)ls, max, nh_opt_timeout(L, 3), NH_WAKE_READY, 0);
 }
 
 /* conn:write_to(data, address [, timeout]) -> bytes | nil, err */
 
 static int write_to_k(lua_State *L, int status, lua_KContext ctx);
 
-/* Send to `dest`, waiting while the socket cannot take the datagram. */
-static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, int st, lua_KContext ctx)
+/* Send to `dest`, waiting while the socket cannot take the datagram. A wait
+ * first leaves the deadline at stack slot 5 for the continuation (slots 6..8
+ * hold a lookup's results when there was one). */
+static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, const char *data,
+                        size_t len, double call_deadline, int st)
 {
-    size_t len;
-    const char *data = lua_tolstring(L, 2, &len);
-    double call_deadline = lua_tonumber(L, 5);
     const nh_addr *local = nh_sock_laddr(ls);
     nh_addr to;
     for (;;) {
@@ -191,9 +210,13 @@ static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, int st,
         }
         if (!is_again(errno))
             return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto", errno, NULL);
+        if (lua_gettop(L) < 5) {
+            lua_settop(L, 4);
+            lua_pushnumber(L, call_deadline);
+        }
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.wr, nh_wait_begin(L, &blk), call_deadline);
-        st = nh_suspend(L, &blk, ctx, write_to_k);
+        st = nh_suspend(L, &blk, 0, write_to_k);
     }
 }
 
@@ -205,6 +228,9 @@ static int write_to_k(lua_State *L, int status, lua_KContext ctx)
     nh_addr dest;
     char host[NH_HOST_MAX];
     int port;
+    size_t len;
+    const char *data = lua_tolstring(L, 2, &len);
+    (void)ctx;
     if (lua_gettop(L) >= 6 && !lua_isnil(L, 6)) {
         dest = *nh_to_addr(L, 6);                 /* looked up */
     } else if (lua_gettop(L) >= 6) {
@@ -213,26 +239,30 @@ static int write_to_k(lua_State *L, int status, lua_KContext ctx)
     } else {
         nh_check_addr(L, 3, ls->s.net, 0, &dest, host, sizeof host, &port);
     }
-    return write_to_run(L, ls, &dest, NH_K_STATUS(L, status), ctx);
+    return write_to_run(L, ls, &dest, data, len, lua_tonumber(L, 5), NH_K_STATUS(L, status));
 }
 
 static int l_write_to(lua_State *L)
 {
     nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
-    luaL_checkstring(L, 2);
+    size_t len;
+    const char *data = luaL_checklstring(L, 2, &len);
     double deadline = nh_opt_timeout(L, 4);
     char host[NH_HOST_MAX];
     int port;
     nh_addr dest;
-    lua_settop(L, 4);
-    lua_pushnumber(L, deadline);
     int r = nh_check_addr(L, 3, ls->s.net, 0, &dest, host, sizeof host, &port);
-    if (r == 1)
-        return write_to_run(L, ls, &dest, NH_WAKE_READY, 0);
+    if (r == 1) {
+        if (lua_gettop(L) > 4)
+            lua_settop(L, 4);   /* slot 5 is the deadline's if we wait */
+        return write_to_run(L, ls, &dest, data, len, deadline, NH_WAKE_READY);
+    }
     if (r < 0)
         return nh_fail(L, "write", ls->s.net, nh_sock_laddr(ls), NULL, NH_ERR_TEXT,
                        lua_pushfstring(L, "address %s: no suitable address found", host), 0,
                        "EAFNOSUPPORT");
+    lua_settop(L, 4);
+    lua_pushnumber(L, deadline);
     return nh_lookup_call(L, ls->s.net, host, port, 0, deadline, 0, write_to_k);
 }
 

@@ -10,7 +10,7 @@
 #include "nh.h"
 
 static const char *const kind_names[] = {NH_PACKETCONN, NH_CONN, NH_LISTENER};
-static const void *kind_mt[3];
+static const char kind_tag[3];
 
 nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
 {
@@ -21,6 +21,7 @@ nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
         memset(&((nh_lpacket *)ls)->last_from, 0, sizeof(nh_addr));
     }
     nh_socket_init(&ls->s, nh_loop(), net);
+    ls->tag = &kind_tag[kind];
     ls->kind = kind;
     ls->rd_idle = 0;
     ls->line_limit = NH_DEFAULT_LINE_LIMIT;
@@ -30,7 +31,7 @@ nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
 
 nh_lsock *nh_check_sock(lua_State *L, int idx, int kind)
 {
-    nh_lsock *ls = nh_test_mt(L, idx, kind_mt[kind]);
+    nh_lsock *ls = nh_test_tag(L, idx, &kind_tag[kind], sizeof *ls);
     if (!ls)
         luaL_typeerror(L, idx, kind_names[kind]);
     return ls;
@@ -39,7 +40,7 @@ nh_lsock *nh_check_sock(lua_State *L, int idx, int kind)
 nh_lsock *nh_check_any_sock(lua_State *L, int idx)
 {
     for (int k = 0; k < 3; k++) {
-        nh_lsock *ls = nh_test_mt(L, idx, kind_mt[k]);
+        nh_lsock *ls = nh_test_tag(L, idx, &kind_tag[k], sizeof *ls);
         if (ls)
             return ls;
     }
@@ -184,7 +185,6 @@ void nh_sock_open(lua_State *L)
         {NULL, NULL}};
     for (int k = 0; k < 3; k++) {
         luaL_newmetatable(L, kind_names[k]);
-        kind_mt[k] = lua_topointer(L, -1);
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, l_gc);

@@ -6,6 +6,7 @@
  * A task that fails is reported with its traceback (to the handler set by
  * on_task_error, or stderr) and the others go on.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,6 +101,30 @@ int nh_suspend(lua_State *L, nh_block *blk, lua_KContext ctx, lua_KFunction k)
     default:
         return blk->w.status;
     }
+}
+
+static lua_Hook alone_hook;
+
+int nh_alone(lua_State *L)
+{
+    if (live_count || current_task(L) || ev_pending_count(nh_loop()))
+        return 0;
+    alone_hook = lua_gethook(main_L);
+    return 1;
+}
+
+int nh_alone_wait_status(lua_State *L, double call_deadline)
+{
+    if (errno == EINTR) {
+        if (lua_gethook(main_L) != alone_hook) {   /* Ctrl-C: see drive() */
+            lua_sethook(main_L, NULL, 0, 0);
+            luaL_error(L, "interrupted!");
+        }
+        return NH_WAKE_READY;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return call_deadline > 0 && nh_now() >= call_deadline ? NH_WAKE_TIMEOUT : NH_WAKE_READY;
+    return -1;
 }
 
 int nh_wait_status(lua_State *L)

@@ -20,9 +20,14 @@ nh_dgramq *nh_dgramq_new(void)
     if (!q)
         return NULL;
     q->count = q->next = 0;
+    memset(q->msgs, 0, sizeof q->msgs);
     for (int i = 0; i < NH_DGRAMQ_SLOTS; i++) {
         q->iov[i].iov_base = q->data[i];
         q->iov[i].iov_len = NH_DGRAMQ_SLOT;
+        q->msgs[i].msg_hdr.msg_iov = &q->iov[i];
+        q->msgs[i].msg_hdr.msg_iovlen = 1;
+        q->msgs[i].msg_hdr.msg_name = &q->names[i];
+        q->msgs[i].msg_hdr.msg_namelen = sizeof q->names[i];
     }
     return q;
 }
@@ -39,13 +44,9 @@ int nh_dgramq_count(const nh_dgramq *q)
 
 int nh_dgramq_fill(nh_dgramq *q, int fd)
 {
-    memset(q->msgs, 0, sizeof q->msgs);
-    for (int i = 0; i < NH_DGRAMQ_SLOTS; i++) {
-        q->msgs[i].msg_hdr.msg_iov = &q->iov[i];
-        q->msgs[i].msg_hdr.msg_iovlen = 1;
-        q->msgs[i].msg_hdr.msg_name = &q->names[i];
+    /* The kernel rewrote the name lengths of the slots it filled last time. */
+    for (int i = 0; i < q->count; i++)
         q->msgs[i].msg_hdr.msg_namelen = sizeof q->names[i];
-    }
     int n;
     do
         n = recvmmsg(fd, q->msgs, NH_DGRAMQ_SLOTS, MSG_DONTWAIT, NULL);

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* Wake one waiter per readiness event; stop watching once nobody waits. */
@@ -28,6 +29,7 @@ void nh_socket_init(nh_socket *s, struct ev_loop *loop, int net)
     s->fd = -1;
     s->net = net;
     s->loop = loop;
+    s->rcvtimeo = 0;
     side_init(&s->rd, EV_READ);
     side_init(&s->wr, EV_WRITE);
     nh_rbuf_init(&s->rbuf);
@@ -63,7 +65,10 @@ static int fail(int fd, const char *name, const char **sys)
 static int open_fd(nh_socket *s, int family, const char **sys)
 {
     int type = nh_net_is_stream(s->net) ? SOCK_STREAM : SOCK_DGRAM;
-    int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* A datagram fd stays blocking for nh_socket_recvfrom_wait; every other
+     * call on it says MSG_DONTWAIT. */
+    int nonblock = type == SOCK_STREAM ? SOCK_NONBLOCK : 0;
+    int fd = socket(family, type | nonblock | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fail(-1, "socket", sys);
     int one = 1;
@@ -164,7 +169,7 @@ ssize_t nh_socket_recv(nh_socket *s, char *buf, size_t len)
 {
     ssize_t n;
     do
-        n = recv(s->fd, buf, len, 0);
+        n = recv(s->fd, buf, len, MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     return n;
 }
@@ -179,45 +184,37 @@ ssize_t nh_socket_send(nh_socket *s, const char *buf, size_t len)
     ssize_t n;
     /* MSG_NOSIGNAL: a peer that went away is an EPIPE error, never a SIGPIPE. */
     do
-        n = send(s->fd, buf, len, MSG_NOSIGNAL);
+        n = send(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* recvfrom with MSG_TRUNC gives a datagram's whole length, so one call says
+ * whether it was cut (recvmsg's flags would too, at a higher price). */
+static ssize_t recvfrom_flags(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
+                              int flags)
+{
+    struct sockaddr_in6 sa;
+    socklen_t salen = sizeof sa;
+    ssize_t n = recvfrom(s->fd, buf, len, flags | MSG_TRUNC, from ? (struct sockaddr *)&sa : NULL,
+                         from ? &salen : NULL);
+    if (n >= 0) {
+        *truncated = (size_t)n > len;
+        if (*truncated)
+            n = (ssize_t)len;
+        if (from)
+            nh_addr_from_sockaddr(from, (struct sockaddr *)&sa, salen);
+    }
     return n;
 }
 
 ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated)
 {
-    struct sockaddr_in6 sa;
-    struct iovec iov = {buf, len};
-    struct msghdr msg;
-    ssize_t n;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    do {
-        msg.msg_name = &sa;
-        msg.msg_namelen = sizeof sa;
-        n = recvmsg(s->fd, &msg, 0);
-    } while (n < 0 && errno == EINTR);
-    if (n >= 0) {
-        *truncated = (msg.msg_flags & MSG_TRUNC) != 0;
-        if (from)
-            nh_addr_from_sockaddr(from, (struct sockaddr *)&sa, msg.msg_namelen);
-    }
-    return n;
-}
-
-ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to)
-{
     ssize_t n;
     do
-        n = sendto(s->fd, buf, len, MSG_NOSIGNAL, &to->u.sa, to->len);
+        n = recvfrom_flags(s, buf, len, from, truncated, MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     return n;
-}
-
-int nh_socket_shutdown_write(nh_socket *s)
-{
-    return shutdown(s->fd, SHUT_WR);
 }
 
 static double earlier(double a, double b)
@@ -225,6 +222,51 @@ static double earlier(double a, double b)
     if (a <= 0) return b;
     if (b <= 0) return a;
     return a < b ? a : b;
+}
+
+/* With no deadline the call still gets a receive timeout: only a timed
+ * receive ends with EINTR on a signal whose handler asked for SA_RESTART. */
+#define NO_DEADLINE_WAIT 3600.0
+
+ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
+                                double call_deadline)
+{
+    double deadline = earlier(s->rd.deadline, call_deadline);
+    double wait = NO_DEADLINE_WAIT;
+    if (deadline > 0) {
+        wait = deadline - nh_now();
+        if (wait <= 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+    }
+    /* Whole milliseconds, rounded up: a loop that waits the same time per call
+     * sets the option once, and a wait never ends before its deadline. */
+    long long ms = (long long)(wait * 1000);
+    if ((double)ms < wait * 1000)
+        ms++;
+    wait = (double)ms / 1000;
+    if (wait != s->rcvtimeo) {
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
+        if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+            return -1;
+        s->rcvtimeo = wait;
+    }
+    return recvfrom_flags(s, buf, len, from, truncated, 0);
+}
+
+ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to)
+{
+    ssize_t n;
+    do
+        n = sendto(s->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT, &to->u.sa, to->len);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+int nh_socket_shutdown_write(nh_socket *s)
+{
+    return shutdown(s->fd, SHUT_WR);
 }
 
 void nh_socket_wait(nh_socket *s, nh_side *side, nh_waiter *w, double call_deadline)

@@ -34,6 +34,7 @@ typedef struct nh_socket {
     nh_side rd, wr;
     nh_rbuf rbuf;
     nh_addr laddr, raddr; /* raddr.len == 0: not connected */
+    double rcvtimeo;      /* SO_RCVTIMEO as last set, 0 for the default (none) */
 } nh_socket;
 
 /* A socket starts closed (fd -1), so a failed open leaves it consistent. */
@@ -55,6 +56,14 @@ ssize_t nh_socket_recv(nh_socket *s, char *buf, size_t len);
 ssize_t nh_socket_send(nh_socket *s, const char *buf, size_t len);
 /* One datagram; *truncated says whether it was longer than len. */
 ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated);
+/* One datagram, waiting for it inside the system call until the earlier of
+ * the read side's deadline and call_deadline (absolute; 0: none), for a caller that nothing else in the process could run
+ * beside: it saves the poll that waiting on the loop costs. Datagram sockets
+ * only (their fds are blocking; every other call says MSG_DONTWAIT). -1 with
+ * EAGAIN when the wait ran out (check the deadline: a long wait is made of
+ * several), EINTR when a signal came. */
+ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
+                                double call_deadline);
 ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to);
 
 int nh_socket_shutdown_write(nh_socket *s);

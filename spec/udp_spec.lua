@@ -233,6 +233,62 @@ describe("UDP", function()
     end)
   end)
 
+  -- With no task alive, a read outside any task waits inside the system call
+  -- (a receive timeout on a blocking fd) instead of polling: these check that
+  -- it keeps the loop's behaviour.
+  describe("a lone reader (no tasks: the wait is in the system call)", function()
+    it("honours a short timeout after a longer one, never ending early", function()
+      assert.are.equal(0, nh.live_tasks())
+      local conn = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local t0 = nh.now()
+      assert.is_true((select(2, conn:read_from(100, 0.15))).timeout)
+      local t1 = nh.now()
+      assert.is_true(t1 - t0 >= 0.15)
+      assert.is_true((select(2, conn:read_from(100, 0.02))).timeout)
+      local t2 = nh.now()
+      assert.is_true(t2 - t1 >= 0.02)
+      assert.is_true(t2 - t1 < 0.12, "the 0.15 s receive timeout was reused")
+      -- the socket deadline counts too, whichever is earlier
+      conn:set_read_deadline(nh.now() + 0.03)
+      local _, err = conn:read_from(100, 5)
+      assert.is_true(err.timeout)
+      assert.is_true(nh.now() - t2 < 1)
+      conn:close()
+    end)
+
+    it("receives a datagram that arrives while it waits, from read_from and a dialled read", function()
+      local srv = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local port = srv:local_addr().port
+      assert(S.execute("(sleep 0.1; printf hello | socat -u - UDP4-SENDTO:127.0.0.1:" .. port .. ") &"))
+      local t0 = nh.now()
+      local data, from = srv:read_from(100, 5)
+      assert.are.equal("hello", data)
+      assert.is_true(nh.now() - t0 >= 0.05)
+      local conn = assert(nh.dial("udp", tostring(from)))
+      -- nothing to read yet, and a reply to a peer that left: both end cleanly
+      local none, err = conn:read(100, 0.02)
+      assert.is_nil(none)
+      assert.is_truthy(err)
+      srv:close(); conn:close()
+      -- the dialled side waits in the system call too
+      local a = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local b = assert(nh.dial("udp", tostring(a:local_addr())))
+      assert(b:write("ping"))
+      local got = a:read_from(100, 5)
+      assert.are.equal("ping", got)
+      local a_port = a:local_addr().port
+      a:close()   -- so that socat can answer from a's address, the only one b takes
+      assert(S.execute("(sleep 0.1; printf pong | socat -u - UDP4-SENDTO:127.0.0.1:" .. b:local_addr().port
+        .. ",bind=127.0.0.1:" .. a_port .. ") &"))
+      t0 = nh.now()
+      local reply, truncated = b:read(2, 5)
+      assert.are.equal("po", reply)
+      assert.is_true(truncated)
+      assert.is_true(nh.now() - t0 >= 0.05)
+      b:close()
+    end)
+  end)
+
   describe("misuse and bad input", function()
     it("raises on unknown networks, bad addresses and wrong types", function()
       assert.matches("bad argument #1 to '[%w.]*listen_packet' %(unknown network udp5%)",
