@@ -49,6 +49,16 @@ local function status_line(minor, code, reason)
   return line
 end
 
+-- "Content-Length: n\r\n", kept for the small sizes most answers have.
+local LENGTH_LINE = {}
+local function length_line(n)
+  local line = LENGTH_LINE[n]
+  if line then return line end
+  line = "Content-Length: " .. n .. "\r\n"
+  if n < 4096 then LENGTH_LINE[n] = line end
+  return line
+end
+
 -- The bytes of a server's answer. keep: leave the connection open after it.
 local function answer(req, res, keep, opts)
   local code = res.status_code or 200
@@ -56,8 +66,8 @@ local function answer(req, res, keep, opts)
   local body = res.body or ""
   local h = rawget(res, "headers") -- made only if the handler asked for it
   local line = status_line(minor, code, res.reason)
-  if not format.body_allowed(code) then body = "" end
-  local length = format.body_allowed(code) and ("Content-Length: " .. #body .. "\r\n") or ""
+  local length = ""
+  if format.body_allowed(code) then length = length_line(#body) else body = "" end
   if req and req.method == "HEAD" then body = "" end
   -- the common case, in one concatenation
   if keep and minor == 1 and not opts.server_name and (h == nil or h:count() == 0) then

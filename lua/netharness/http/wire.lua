@@ -74,6 +74,15 @@ local FIELD_AT = "^([%w!#$%%&'*+%-.^_`|~]+):[ \t]*([\t\32-\126\128-\255]*)\r?\n(
 
 -- Why a field line did not match FIELD.
 local function field_error(line, what)
+  local first = byte(line, 1)
+  if first == 32 or first == 9 then
+    return fail(400, "obs_fold", "obsolete line folding in " .. what .. " header") -- RFC 9112 5.2
+  end
+  local cr = find(line, "\r", 1, true)
+  if cr and cr < #line then
+    return fail(400, "bare_cr", "bare CR in " .. what .. " header") -- RFC 9112 2.2
+  end
+  if cr then line = sub(line, 1, -2) end
   local name = match(line, "^([^:]*):")
   if not name then return fail(400, "bad_header", "malformed " .. what .. " header line: " .. sub(line, 1, 80)) end
   local e = byte(name, -1)
@@ -87,27 +96,20 @@ local function field_error(line, what)
 end
 
 -- Check a header block read whole (lines ending in CRLF or LF, the last one
--- empty) and parse its field lines from `pos` on into a Header. Only plain
--- finds and anchored patterns: an unanchored pattern is retried at every byte.
+-- empty) and parse its field lines from `pos` on into a Header. Only anchored
+-- patterns, one per line: an unanchored pattern is retried at every byte. No
+-- pattern that matches a line takes a CR except in its CRLF, so a bare CR
+-- anywhere fails a line, and field_error says which rule it broke.
 local function parse_fields(block, pos, what, max_headers)
-  local cr = find(block, "\r", 1, true)
-  while cr do
-    if byte(block, cr + 1) ~= 10 then
-      return fail(400, "bare_cr", "bare CR in " .. what .. " header") -- RFC 9112 2.2
-    end
-    cr = find(block, "\r", cr + 2, true)
-  end
-  if find(block, "\n ", pos - 1, true) or find(block, "\n\t", pos - 1, true) then
-    return fail(400, "obs_fold", "obsolete line folding in " .. what .. " header") -- RFC 9112 5.2
-  end
   local h = Header.new()
   local count = 0
   while true do
     local c = byte(block, pos)
-    if c == 13 or c == 10 or c == nil then return h end -- the empty line
+    if c == 10 or c == nil then return h end -- the empty line: the block ends with it
+    if c == 13 and pos + 1 == #block then return h end -- (its CRLF, then)
     local name, value, next_pos = match(block, FIELD_AT, pos)
     if not name then
-      return field_error(match(block, "^([^\r\n]*)", pos), what)
+      return field_error(match(block, "^([^\n]*)", pos), what)
     end
     local last = byte(value, -1)
     if last == 32 or last == 9 then value = match(value, "^(.-)[ \t]+$") end
