@@ -19,7 +19,7 @@ M.DEFAULTS = {
 
 function M.new(opts)
   opts = opts or {}
-  local c = setmetatable({ idle = {}, opts = {}, urls = {} }, Client)
+  local c = setmetatable({ idle = {}, opts = {}, urls = {}, heads = {}, nheads = 0 }, Client)
   for k, v in pairs(M.DEFAULTS) do c.opts[k] = v end
   for k, v in pairs(opts) do c.opts[k] = v end
   return c
@@ -62,7 +62,39 @@ function Client:idle_count()
   return n
 end
 
-local function one_round(self, req, key, deadline)
+-- The options for reading responses, made at the first request (options
+-- changed in client.opts after that are not seen): the wire limits, and no
+-- per-read timeout, as the request's deadline bounds every read.
+local function read_opts(self)
+  local o = self._read_opts
+  if o then return o end
+  o = {}
+  for k, v in pairs(wire.DEFAULTS) do o[k] = v end
+  for k, v in pairs(self.opts) do o[k] = v end
+  o.timeout, o._complete = nil, true
+  self._read_opts = o
+  return o
+end
+
+-- The bytes of a request with no headers or body of its own depend only on
+-- its method and URL: a client keeps them, as wrk keeps its one request.
+local function request_bytes(self, req, plain)
+  if not plain then return format.format_request(req) end
+  local by_url = self.heads[req.method]
+  if not by_url then
+    by_url = {}
+    self.heads[req.method] = by_url
+  end
+  local bytes = by_url[req.url]
+  if not bytes then
+    bytes = format.format_request(req)
+    if self.nheads >= 256 then self.heads, self.nheads = {}, 0 end
+    by_url[req.url], self.nheads = bytes, self.nheads + 1
+  end
+  return bytes
+end
+
+local function one_round(self, req, key, deadline, bytes)
   local reused = true
   local conn = take_idle(self, key)
   if not conn then
@@ -74,11 +106,12 @@ local function one_round(self, req, key, deadline)
     if not conn then return nil, err end
   end
   conn:set_deadline(deadline)
-  local ok, werr = req:write(conn)
+  local ok, werr = conn:write(bytes)
   local res, rerr
   if ok then
+    local opts = read_opts(self)
     repeat -- 1xx answers are interim (RFC 9110 15.2); 101 is final
-      res, rerr = wire.read_response(conn, req, self.opts)
+      res, rerr = wire.read_response(conn, req, opts)
     until not res or res.status_code < 100 or res.status_code >= 200 or res.status_code == 101
   end
   if not res then
@@ -114,14 +147,17 @@ function Client:request(spec)
   local timeout = spec.timeout or self.opts.timeout
   local deadline = net.now() + timeout
   local redirects = spec.follow_redirects or self.opts.follow_redirects
+  local plain = spec.headers == nil and spec.body == nil
   while true do
     local key = req.url.dial_address
-    local res, err, retry = one_round(self, req, key, deadline)
-    if not res and retry then res, err = one_round(self, req, key, deadline) end
+    local bytes = request_bytes(self, req, plain)
+    local res, err, retry = one_round(self, req, key, deadline, bytes)
+    if not res and retry then res, err = one_round(self, req, key, deadline, bytes) end
     if not res then return nil, err end
+    if redirects <= 0 then return res end
     local loc = res.headers:get("location")
     local code = res.status_code
-    if redirects <= 0 or not loc or not (code == 301 or code == 302 or code == 303 or code == 307 or code == 308) then
+    if not loc or not (code == 301 or code == 302 or code == 303 or code == 307 or code == 308) then
       return res
     end
     redirects = redirects - 1
@@ -133,7 +169,7 @@ function Client:request(spec)
     for name, value in req.headers:each() do
       if name:lower() ~= "content-length" then nreq.headers:add(name, value) end
     end
-    req = nreq
+    req, plain = nreq, false
   end
 end
 

@@ -48,18 +48,37 @@ function Header.new(init)
   return h
 end
 
-function Header:add(name, value)
-  if type(value) ~= "string" then value = tostring(value) end
-  local key = lower(name)
-  local vs = self._values[key]
+-- Lower-cased names, cached like canonical ones: parsing a message looks up
+-- the same few names again and again, and string.lower makes a new string.
+local lower_cache, lowered = {}, 0
+local function lower_key(name)
+  local k = lower_cache[name]
+  if k then return k end
+  k = lower(name)
+  if lowered >= 512 then lower_cache, lowered = {}, 0 end
+  lower_cache[name], lowered = k, lowered + 1
+  return k
+end
+
+-- add for a value known to be a string (the parser's fields).
+local function add_string(self, name, value)
+  local key = lower_key(name)
+  local values = self._values
+  local vs = values[key]
   if vs == nil then
-    self._values[key] = value
+    values[key] = value
     self[#self + 1] = name
   elseif type(vs) == "table" then
     vs[#vs + 1] = value
   else
-    self._values[key] = { vs, value }
+    values[key] = { vs, value }
   end
+end
+Header.add_string = add_string
+
+function Header:add(name, value)
+  if type(value) ~= "string" then value = tostring(value) end
+  add_string(self, name, value)
 end
 
 function Header:set(name, value)

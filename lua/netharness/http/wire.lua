@@ -12,6 +12,7 @@
 -- 400, 413, 414, 431, 501, 505), `code` and `message`.
 local net = require "netharness"
 local Header = require "netharness.http.header"
+local add_string = Header.add_string
 
 local lower = string.lower
 
@@ -115,7 +116,7 @@ local function parse_fields(block, pos, what, max_headers)
     if last == 32 or last == 9 then value = match(value, "^(.-)[ \t]+$") end
     count = count + 1
     if count > max_headers then return fail(431, "too_many_headers", "too many " .. what .. " header fields") end
-    h:add(name, value)
+    add_string(h, name, value)
     pos = next_pos
   end
 end
@@ -322,8 +323,12 @@ end
 -- RFC 9112 9.3 / Go's shouldClose: does this message end the connection?
 local function wants_close(msg)
   local h = msg.headers
+  local v = h._values.connection
+  if v == "keep-alive" or v == "Keep-Alive" then return false end -- the usual values, at once
   if msg.proto_minor == 0 then return not h:has_token("connection", "keep-alive") end
-  return h._values.connection ~= nil and h:has_token("connection", "close")
+  if v == nil then return false end
+  if v == "close" then return true end
+  return h:has_token("connection", "close")
 end
 
 local function parse_version(v)
@@ -455,12 +460,14 @@ function M.read_response(conn, req, opts)
   if #block - pos + 1 > opts.max_header_bytes then
     return fail(431, "header_too_large", "response header fields too large")
   end
-  local major, minor = parse_version(version)
+  local major, minor
+  if version == "HTTP/1.1" then major, minor = 1, 1 else major, minor = parse_version(version) end
   if not major then return fail(400, "bad_version", "malformed HTTP version " .. string.format("%q", sub(version, 1, 20))) end
   if find(reason, "[%z\1-\8\10-\31\127]") then return fail(400, "bad_status_line", "invalid byte in reason phrase") end
+  reason = sub(reason, 2)
   local res = {
     proto = version, proto_major = major, proto_minor = minor,
-    status_code = tonumber(code), status = code .. " " .. sub(reason, 2), reason = sub(reason, 2),
+    status_code = tonumber(code), status = code .. " " .. reason, reason = reason,
     request = req,
   }
   local h, herr = parse_fields(block, pos, "response", opts.max_headers)
