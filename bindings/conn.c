@@ -275,7 +275,7 @@ static int l_read(lua_State *L)
 {
     nh_lsock *ls = check_conn(L);
     int udp = !nh_net_is_stream(ls->s.net);
-    lua_Integer max = luaL_optinteger(L, 2, 65536);
+    lua_Integer max = nh_opt_integer(L, 2, 65536);
     luaL_argcheck(L, max >= 1 && (!udp || max <= 65536), 2,
                   udp ? "max must be between 1 and 65536" : "max must be at least 1");
     if (udp)

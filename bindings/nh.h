@@ -158,6 +158,8 @@ static inline void nh_read_done(nh_lsock *ls, int waited)
     ls->rd_idle = waited ? (unsigned char)(ls->rd_idle + 1) : 0;
 }
 
+/* luaL_optinteger in one API call when the argument is there. */
+lua_Integer nh_opt_integer(lua_State *L, int arg, lua_Integer def);
 /* Optional trailing timeout argument -> absolute deadline (0 for none). */
 double nh_opt_timeout(lua_State *L, int arg);
 void nh_add_methods(lua_State *L, const char *tname, const luaL_Reg *methods);

@@ -70,7 +70,7 @@ static int l_listen_packet(lua_State *L)
 
 static int check_max(lua_State *L, int arg)
 {
-    lua_Integer max = luaL_optinteger(L, arg, NH_DGRAM_MAX);
+    lua_Integer max = nh_opt_integer(L, arg, NH_DGRAM_MAX);
     luaL_argcheck(L, max >= 1 && max <= NH_DGRAM_MAX, arg, "max must be between 1 and 65536");
     return (int)max;
 }

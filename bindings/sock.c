@@ -14,7 +14,9 @@ static const char kind_tag[3];
 
 nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
 {
-    nh_lsock *ls = lua_newuserdatauv(L, kind == NH_K_PACKET ? sizeof(nh_lpacket) : sizeof *ls, 1);
+    /* Only a PacketConn keeps a user value (its last sender). */
+    int packet = kind == NH_K_PACKET;
+    nh_lsock *ls = lua_newuserdatauv(L, packet ? sizeof(nh_lpacket) : sizeof *ls, packet);
     if (kind == NH_K_PACKET) {
         ((nh_lpacket *)ls)->queue = NULL;
         ((nh_lpacket *)ls)->busy = 0;
@@ -56,6 +58,17 @@ const nh_addr *nh_sock_laddr(const nh_lsock *ls)
 const nh_addr *nh_sock_raddr(const nh_lsock *ls)
 {
     return ls->s.raddr.len ? &ls->s.raddr : NULL;
+}
+
+lua_Integer nh_opt_integer(lua_State *L, int arg, lua_Integer def)
+{
+    int isnum;
+    lua_Integer v = lua_tointegerx(L, arg, &isnum);
+    if (isnum)
+        return v;
+    if (lua_isnoneornil(L, arg))
+        return def;
+    return luaL_checkinteger(L, arg);   /* raises the usual message */
 }
 
 double nh_opt_timeout(lua_State *L, int arg)
