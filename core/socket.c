@@ -239,6 +239,8 @@ ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *fr
             errno = EAGAIN;
             return -1;
         }
+        if (wait > NO_DEADLINE_WAIT)
+            wait = NO_DEADLINE_WAIT;   /* a far deadline is waited for in parts */
     }
     /* Whole milliseconds, rounded up: a loop that waits the same time per call
      * sets the option once, and a wait never ends before its deadline. */

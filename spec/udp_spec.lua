@@ -289,6 +289,34 @@ describe("UDP", function()
     end)
   end)
 
+  describe("far timeouts", function()
+    it("waits out a far or endless timeout in parts, alone or in a task", function()
+      -- In a child process, so that the spec stays bounded (timeout 10) even
+      -- if a datagram were lost.
+      local port = S.free_port()
+      local script = os.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write([[
+        package.path = "bindings/?.lua;lua/?.lua;" .. package.path
+        package.cpath = "build/?.so;" .. package.cpath
+        local net = require "netharness"
+        local pc = assert(net.listen_packet("udp", "127.0.0.1:]] .. port .. [["))
+        print((pc:read_from(100, 1e300)))
+        print((pc:read_from(100, math.huge)))
+        local t = net.spawn(function() return pc:read_from(100, 1e300) end)
+        print((select(2, t:wait(5))))
+      ]])
+      f:close()
+      local send = "printf %s | socat -u - UDP4-SENDTO:127.0.0.1:" .. port
+      local p = S.popen("(sleep 0.3; " .. send:format("one") .. "; sleep 0.2; " .. send:format("two")
+        .. "; sleep 0.2; " .. send:format("three") .. ") & timeout 10 " .. S.lua .. " " .. script .. " 2>&1")
+      local out = p:read("a")
+      p:close()
+      os.remove(script)
+      assert.are.equal("one\ntwo\nthree\n", out)
+    end)
+  end)
+
   describe("misuse and bad input", function()
     it("raises on unknown networks, bad addresses and wrong types", function()
       assert.matches("bad argument #1 to '[%w.]*listen_packet' %(unknown network udp5%)",
