@@ -297,6 +297,17 @@ local function stats(runs, key)
   return { median = median, min = xs[1], max = xs[n], n = n }
 end
 
+-- Ratios of the runs made side by side in one repetition: the machine's own
+-- drift (large in a shared sandbox) moves both sides of a pair alike.
+local function paired(ours_runs, ref_runs)
+  local ratios = {}
+  for i = 1, math.min(#ours_runs, #ref_runs) do
+    local a, b = ours_runs[i].value, ref_runs[i].value
+    if a and b and b > 0 then ratios[#ratios + 1] = { value = a / b } end
+  end
+  return stats(ratios, "value")
+end
+
 local results = {}
 for _, case in ipairs(CASES) do
   if ONLY[case.id] then
@@ -360,6 +371,12 @@ for _, case in ipairs(results) do
     ratio and string.format("%.2f", ratio) or "-", target_text, met and "met" or "NOT MET"))
   local entry = { case = case.id, name = case.name, unit = case.unit, ours = ours, reference = ref,
     ratio = ratio, target = case.target, met = met or false, runs = case.runs }
+  if not case.absolute then
+    entry.paired_ratio = paired(case.runs.ours, ref_runs)
+    if entry.paired_ratio then
+      print(string.format("  %-48s %-30s", "  ratio within each repetition", span(entry.paired_ratio)))
+    end
+  end
   if case.id == 3 then
     local extra = stats(case.runs.extra, "value")
     entry.naive_c = extra
