@@ -7,6 +7,7 @@ package.cpath = here .. "/../build/?.so;" .. package.cpath
 
 local net = require "netharness"
 local http = require "netharness.http"
+local histogram = require "netharness.histogram"
 local cli = require "netharness.cli"
 
 local usage = [[
@@ -55,7 +56,7 @@ if not http.parse_url(url) then
 end
 io.stdout:setvbuf("line")
 
-local latencies, count, errors, bytes = {}, 0, 0, 0
+local latency, count, errors, bytes = histogram.new(), 0, 0, 0
 local first_error
 local stop = net.now() + duration
 local start = net.now()
@@ -69,7 +70,7 @@ local function worker()
     local res, err = client:request(spec)
     if res then
       count = count + 1
-      latencies[count] = net.now() - t0
+      latency:record(net.now() - t0)
       bytes = bytes + #res.body
     else
       errors = errors + 1
@@ -93,11 +94,7 @@ local function ms(s)
   return string.format("%.2fus", s * 1e6)
 end
 
-table.sort(latencies)
-local function pct(p)
-  if count == 0 then return 0 end
-  return latencies[math.max(1, math.ceil(count * p / 100))]
-end
+local function pct(p) return latency:percentile(p) end
 print("  Latency Distribution")
 for _, p in ipairs({ 50, 75, 90, 99 }) do
   print(string.format("  %3d%%  %8s", p, ms(pct(p))))

@@ -305,4 +305,57 @@ http {
       end, 30)
     end)
   end)
+
+  describe("the load generator (scripts/http_load.lua)", function()
+    it("loads a server over keep-alive connections and reports like wrk", function()
+      S.run(function()
+        local ln = assert(net.listen("tcp", "127.0.0.1:0"))
+        local served = 0
+        local srv = net.spawn(http.serve, ln, function(_, res)
+          served = served + 1
+          res.body = "TCP connection"
+        end)
+        local code, out = run_tool(S.lua .. " scripts/http_load.lua --connections 3 --duration 1 http://"
+          .. tostring(ln:addr()) .. "/")
+        assert.are.equal(0, code, out)
+        assert.matches("Running 1s test @ http://127%.0%.0%.1:%d+/", out)
+        assert.matches("  3 connections", out, 1, true)
+        assert.matches("Latency Distribution", out, 1, true)
+        for _, p in ipairs({ "50%%", "75%%", "90%%", "99%%" }) do
+          assert.matches("\n +" .. p .. " +[%d.]+[mu]?s\n", out)
+        end
+        assert.matches("Requests/sec: +[%d.]+", out)
+        local requests, errors = out:match("result requests=(%d+) .* errors=(%d+)")
+        assert.are.equal("0", errors)
+        assert.is_true(tonumber(requests) > 0)
+        assert.are.equal(tonumber(requests), served)
+        ln:close()
+        assert(srv:wait(5))
+      end, 30)
+    end)
+
+    it("reports errors and exits non-zero when nothing answers", function()
+      S.run(function()
+        local port = S.free_port("tcp")
+        local code, out = run_tool(S.lua .. " scripts/http_load.lua --connections 2 --duration 0.3 http://127.0.0.1:"
+          .. port .. "/")
+        assert.are.equal(1, code, out)
+        assert.matches("Errors: %d+ %(first: dial tcp 127%.0%.0%.1:" .. port .. ": connect: connection refused%)", out)
+        assert.matches("result requests=0 ", out, 1, true)
+      end, 30)
+    end)
+
+    it("refuses bad options and URLs with a usage message", function()
+      S.run(function()
+        local code, out = run_tool(S.lua .. " scripts/http_load.lua --connections 0 http://127.0.0.1:1/")
+        assert.are.equal(2, code)
+        assert.matches("--connections must be at least 1", out, 1, true)
+        code, out = run_tool(S.lua .. " scripts/http_load.lua ftp://example/")
+        assert.are.equal(2, code)
+        assert.matches("http_load: bad URL ftp://example/", out, 1, true)
+        code, out = run_tool(S.lua .. " scripts/http_load.lua --duration soon http://127.0.0.1:1/")
+        assert.are.equal(2, code)
+      end, 30)
+    end)
+  end)
 end)
