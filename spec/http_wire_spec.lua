@@ -2,6 +2,7 @@
 -- (spec/golden/http, made by spec/golden/gen.go) and RFC 9112's framing rules.
 local net = require "netharness"
 local http = require "netharness.http"
+local wire = require "netharness.http.wire"
 local S = require "support"
 
 local GOLDEN = "spec/golden/http/"
@@ -329,6 +330,130 @@ describe("HTTP wire format", function()
       assert.is_nil(http.parse_url("http:///path"))
       assert.is_nil((http.new_request("GET", "ftp://x/")))
       assert.matches("invalid method", S.error_of(http.new_request, "GET /", "http://x/"))
+    end)
+  end)
+
+  -- wire.lua keeps what the parse of a head found from the second time that
+  -- head comes; the third and later messages are built from it.
+  describe("heads seen before", function()
+    local function snapshot(m)
+      local fields = {}
+      for name, value in m.headers:each() do fields[#fields + 1] = name .. "=" .. value end
+      local copy = {}
+      for k, v in pairs(m) do
+        if k ~= "headers" and k ~= "request" then copy[k] = v end
+      end
+      copy.fields = fields
+      return copy
+    end
+
+    it("give the same message every time, for every golden request and response", function()
+      S.run(function()
+        for _, name in ipairs(golden_names("req")) do
+          local raw = read_file(GOLDEN .. name)
+          local first, err1 = read_req(raw)
+          for round = 2, 4 do
+            local again, err = read_req(raw)
+            if first then
+              assert.are.same(snapshot(first), snapshot(again), name .. " round " .. round)
+              assert.are.equal(read_file(GOLDEN .. name .. ".dump"), http.dump_request(again, true), name)
+            else
+              assert.is_nil(again, name)
+              assert.are.equal(err1.code, err.code, name)
+            end
+          end
+        end
+        for _, name in ipairs(golden_names("resp")) do
+          local raw, method = read_file(GOLDEN .. name), name:find("^head_") and "HEAD" or "GET"
+          local first = assert(read_res(raw, method))
+          for round = 2, 4 do
+            local again = assert(read_res(raw, method))
+            assert.are.same(snapshot(first), snapshot(again), name .. " round " .. round)
+            assert.are.equal(read_file(GOLDEN .. name .. ".dump"), http.dump_response(again, true), name)
+          end
+        end
+      end)
+    end)
+
+    it("share nothing that one message's reader can change", function()
+      S.run(function()
+        local head = "GET /a?q=1 HTTP/1.1\r\nHost: h\r\nX-Multi: 1\r\nX-Multi: 2\r\nAccept: */*\r\n\r\n"
+        local s = fed(string.rep(head, 6))
+        local reqs = {}
+        for i = 1, 6 do reqs[i] = assert(http.read_request(s)) end
+        s:close()
+        local want = snapshot(reqs[1])
+        -- change the messages the cached parse came from and was used for
+        for i = 2, 4 do
+          local r = reqs[i]
+          r.headers:add("X-Multi", "3")
+          r.headers:set("Host", "other")
+          r.headers:del("Accept")
+          r.headers:add("X-New", "n")
+          r.url.path, r.url.query = "/changed", nil
+          r.method = "POST"
+        end
+        assert.are.same({ "1", "2", "3" }, reqs[3].headers:values("X-Multi"))
+        assert.is_nil(reqs[4].headers:get("Accept"))
+        for _, i in ipairs({ 1, 5, 6 }) do assert.are.same(want, snapshot(reqs[i]), "request " .. i) end
+        assert.are.same({ "1", "2" }, reqs[6].headers:values("X-Multi"))
+        assert.are.equal("/a", reqs[6].url.path)
+        local again = assert(read_req(head))
+        assert.are.same(want, snapshot(again))
+      end)
+    end)
+
+    it("still meet the limits of each call", function()
+      S.run(function()
+        local head = "GET /limits HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-B: " .. string.rep("b", 100) .. "\r\n\r\n"
+        for _ = 1, 3 do assert(read_req(head)) end
+        local _, err = read_req(head, { max_headers = 2 })
+        assert.are.equal("too_many_headers", err.code)
+        _, err = read_req(head, { max_header_bytes = 50 })
+        assert.are.equal("header_too_large", err.code)
+        _, err = read_req(head, { max_line = 10 })
+        assert.are.equal(414, err.status)
+        assert(read_req(head))
+      end)
+    end)
+
+    it("keep rejecting a bad head, and tell GET from HEAD", function()
+      S.run(function()
+        for _ = 1, 3 do
+          local _, err = read_req("GET / HTTP/1.1\r\nHost: h\r\nBad Name: v\r\n\r\n")
+          assert.are.equal("bad_header", err.code)
+        end
+        local raw = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+        for _ = 1, 3 do assert.are.equal("hello", assert(read_res(raw)).body) end
+        for _ = 1, 3 do
+          local res = assert(read_res(raw, "HEAD"))
+          assert.are.equal("", res.body)
+          assert.are.equal(5, res.content_length)
+        end
+        assert.are.equal("hello", assert(read_res(raw)).body)
+        local chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        local a, b, c = assert(read_res(chunked)), assert(read_res(chunked)), assert(read_res(chunked))
+        assert.are.equal("abc", c.body)
+        assert.are_not.equal(b.transfer_encoding, c.transfer_encoding)
+        assert.are.same(a.transfer_encoding, c.transfer_encoding)
+      end)
+    end)
+
+    it("are kept in bounded memory, and right after the cache starts over", function()
+      S.run(function()
+        local heads = {}
+        for i = 1, 700 do heads[i] = "GET /p" .. i .. " HTTP/1.1\r\nHost: h" .. i .. "\r\n\r\n" end
+        local s = fed(table.concat(heads) .. table.concat(heads) .. table.concat(heads))
+        for round = 1, 3 do
+          for i = 1, 700 do
+            local req = assert(http.read_request(s))
+            assert.are.equal("/p" .. i, req.url.path, "round " .. round)
+            assert.are.equal("h" .. i, req.host)
+            assert.is_true(wire.cached_heads() <= 256)
+          end
+        end
+        s:close()
+      end)
     end)
   end)
 end)

@@ -60,8 +60,36 @@ local function lower_key(name)
   return k
 end
 
+-- A Header made from a parsed head the parser has seen before shares that
+-- head's _values table (marked _shared): reading costs nothing, and the
+-- first change copies it, so no message sees another's changes.
+local function own(self)
+  local copy = {}
+  for k, v in pairs(self._values) do
+    copy[k] = type(v) == "table" and table.move(v, 1, #v, 1, {}) or v
+  end
+  self._values, self._shared = copy, nil
+end
+
+local unpack = table.unpack
+
+-- A new Header with the given names (in order) over a values table that is
+-- shared until the first change.
+function Header.shared(names, n, values)
+  return setmetatable({ _values = values, _shared = true, unpack(names, 1, n) }, Header)
+end
+
+-- Mark this Header's values as shared and return them: a parser that keeps
+-- them for later messages calls it, so a change through this Header copies
+-- them first.
+function Header.share(self)
+  rawset(self, "_shared", true)
+  return self._values
+end
+
 -- add for a value known to be a string (the parser's fields).
 local function add_string(self, name, value)
+  if rawget(self, "_shared") then own(self) end
   local key = lower_key(name)
   local values = self._values
   local vs = values[key]
@@ -114,6 +142,7 @@ end
 function Header:del(name)
   local key = lower(name)
   if self._values[key] == nil then return end
+  if rawget(self, "_shared") then own(self) end
   self._values[key] = nil
   for i, n in ipairs(self) do
     if lower(n) == key then

@@ -106,8 +106,8 @@ local function parse_fields(block, pos, what, max_headers)
   local count = 0
   while true do
     local c = byte(block, pos)
-    if c == 10 or c == nil then return h end -- the empty line: the block ends with it
-    if c == 13 and pos + 1 == #block then return h end -- (its CRLF, then)
+    if c == 10 or c == nil then return h, count end -- the empty line: the block ends with it
+    if c == 13 and pos + 1 == #block then return h, count end -- (its CRLF, then)
     local name, value, next_pos = match(block, FIELD_AT, pos)
     if not name then
       return field_error(match(block, "^([^\n]*)", pos), what)
@@ -365,13 +365,49 @@ local function parse_target(method, target)
   return u
 end
 
--- Read one request: like Go's http.ReadRequest, and the body too.
--- opts: the limits in M.DEFAULTS, and send_continue (answer "Expect:
--- 100-continue" before reading the body, as a server does).
-function M.read_request(conn, opts)
-  opts = complete(opts)
-  local block, err = read_head(conn, opts, "request")
-  if not block then return nil, err end
+-- Heads seen before. A load test sends, and is answered with, the same head
+-- again and again, and what a head's parse finds depends on its bytes alone
+-- (and the size limits, checked again on every use). The second time a head
+-- comes, what its parse found is kept; later messages with that head are
+-- built from it without a pattern match, each with tables of its own (the
+-- header values are shared until the first change: Header.shared). A head
+-- seen once costs one table slot; the cache starts over when it is full.
+local HEADS_MAX = 256
+
+local function head_cache()
+  return { n = 0, heads = {} }
+end
+local request_heads, response_heads = head_cache(), head_cache()
+
+-- Note a head; returns true when it has been seen before and is worth keeping.
+local function seen(cache, block, t)
+  if t then return true end
+  if cache.n >= HEADS_MAX then cache.n, cache.heads = 0, {} end
+  cache.heads[block], cache.n = true, cache.n + 1
+  return false
+end
+
+local function keep(cache, block, t)
+  if cache.heads[block] == nil then
+    if cache.n >= HEADS_MAX then cache.n, cache.heads = 0, {} end
+    cache.n = cache.n + 1
+  end
+  cache.heads[block] = t
+end
+
+-- How many heads the caches hold (requests, responses): for tests.
+function M.cached_heads()
+  return request_heads.n, response_heads.n
+end
+
+-- Length of the start line without its line ending, pos being just past it.
+local function line_length(block, pos)
+  return pos - 2 - (byte(block, pos - 2) == 13 and 1 or 0)
+end
+
+-- The request line and fields of a head, checked: req, frame, pos, count
+-- (pos: where the fields begin), or nil, err.
+local function parse_request_head(block, opts)
   local method, target, version, pos = match(block, "^([^ \r\n]+) ([^ \r\n]+) ([^ \r\n]+)\r?\n()")
   if not method then
     local line = start_line(block)
@@ -402,11 +438,12 @@ function M.read_request(conn, opts)
   local url = parse_target(method, target)
   if not url then return fail(400, "bad_request_line", "invalid request target " .. string.format("%q", sub(target, 1, 80))) end
 
-  local h, herr = parse_fields(block, pos, "request", opts.max_headers)
-  if not h then return nil, herr end
+  local h, count = parse_fields(block, pos, "request", opts.max_headers)
+  if not h then return nil, count end
   local req = {
     method = method, target = target, url = url,
     proto = version, proto_major = major, proto_minor = minor, headers = h,
+    host = nil, content_length = nil, transfer_encoding = nil, close = nil, body = nil, remote_addr = nil,
   }
 
   -- RFC 9112 3.2: exactly one Host in HTTP/1.1
@@ -420,17 +457,69 @@ function M.read_request(conn, opts)
   local frame, ferr = framing(req, h, true)
   if not frame then return nil, ferr end
   req.close = wants_close(req)
+  return req, frame, pos, count
+end
+
+-- What a request's head gave, to build the next request with that head from.
+local function request_template(block, req, frame, pos, count)
+  local h, u = req.headers, req.url
+  local expect = h._values.expect
+  return {
+    method = req.method, target = req.target, proto = req.proto, minor = req.proto_minor,
+    url = { raw = u.raw, path = u.path, query = u.query, scheme = u.scheme, host = u.host },
+    names = { table.unpack(h, 1, #h) }, n = #h, values = Header.share(h),
+    host = req.host, content_length = req.content_length, chunked = req.transfer_encoding ~= nil,
+    close = req.close, frame = frame,
+    expect = req.proto_minor >= 1 and type(expect) == "string" and lower(expect) == "100-continue",
+    line_length = line_length(block, pos), fields_length = #block - pos + 1, count = count,
+  }
+end
+
+local function request_from(t)
+  local u = t.url
+  return {
+    method = t.method, target = t.target,
+    url = { raw = u.raw, path = u.path, query = u.query, scheme = u.scheme, host = u.host },
+    proto = t.proto, proto_major = 1, proto_minor = t.minor,
+    headers = Header.shared(t.names, t.n, t.values),
+    host = t.host, content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
+    close = t.close, body = nil, remote_addr = nil,
+  }
+end
+
+-- Read one request: like Go's http.ReadRequest, and the body too.
+-- opts: the limits in M.DEFAULTS, and send_continue (answer "Expect:
+-- 100-continue" before reading the body, as a server does).
+function M.read_request(conn, opts)
+  opts = complete(opts)
+  local block, err = read_head(conn, opts, "request")
+  if not block then return nil, err end
+  local req, frame, expect
+  local t = request_heads.heads[block]
+  if t and t ~= true and t.line_length <= opts.max_line and t.fields_length <= opts.max_header_bytes
+    and t.count <= opts.max_headers then
+    req, frame, expect = request_from(t), t.frame, t.expect
+  else
+    local pos, count
+    req, frame, pos, count = parse_request_head(block, opts)
+    if not req then return nil, frame end
+    if seen(request_heads, block, t) then
+      t = request_template(block, req, frame, pos, count)
+      keep(request_heads, block, t)
+      expect = t.expect
+    else
+      local e = req.headers._values.expect
+      expect = req.proto_minor >= 1 and type(e) == "string" and lower(e) == "100-continue"
+    end
+  end
   if frame == 0 then
     req.body = ""
     return req
   end
 
-  if opts.send_continue and minor >= 1 then
-    local expect = h._values.expect
-    if type(expect) == "string" and lower(expect) == "100-continue" then
-      local ok, werr = conn:write("HTTP/1.1 100 Continue\r\n\r\n", opts.timeout)
-      if not ok then return nil, werr end
-    end
+  if opts.send_continue and expect then
+    local ok, werr = conn:write("HTTP/1.1 100 Continue\r\n\r\n", opts.timeout)
+    if not ok then return nil, werr end
   end
   local body, berr = read_body(conn, opts, req, frame, "request")
   if not body then return nil, berr end
@@ -442,12 +531,9 @@ local function no_body_expected(method, code)
   return method == "HEAD" or (code >= 100 and code < 200) or code == 204 or code == 304
 end
 
--- Read one response to `req` (its method matters: HEAD has no body), like
--- Go's http.ReadResponse, body included. 1xx answers are returned as they come.
-function M.read_response(conn, req, opts)
-  opts = complete(opts)
-  local block, err = read_head(conn, opts, "status")
-  if not block then return nil, err end
+-- The status line and fields of a head, checked: res, frame, pos, count, or
+-- nil, err. The method matters (HEAD has no body).
+local function parse_response_head(block, opts, req, method)
   local version, code, reason, pos = match(block, "^([^ \r\n]+) (%d%d%d)([^\r\n]*)\r?\n()")
   if not version or (reason ~= "" and sub(reason, 1, 1) ~= " ") then
     local line = start_line(block)
@@ -465,15 +551,13 @@ function M.read_response(conn, req, opts)
   if not major then return fail(400, "bad_version", "malformed HTTP version " .. string.format("%q", sub(version, 1, 20))) end
   if find(reason, "[%z\1-\8\10-\31\127]") then return fail(400, "bad_status_line", "invalid byte in reason phrase") end
   reason = sub(reason, 2)
+  local h, count = parse_fields(block, pos, "response", opts.max_headers)
+  if not h then return nil, count end
   local res = {
     proto = version, proto_major = major, proto_minor = minor,
     status_code = tonumber(code), status = code .. " " .. reason, reason = reason,
-    request = req,
+    request = req, headers = h, content_length = nil, transfer_encoding = nil, close = nil, body = nil,
   }
-  local h, herr = parse_fields(block, pos, "response", opts.max_headers)
-  if not h then return nil, herr end
-  res.headers = h
-  local method = req and req.method or "GET"
   local frame
   if no_body_expected(method, res.status_code) then
     local cl = content_length(h)
@@ -489,6 +573,52 @@ function M.read_response(conn, req, opts)
     if not frame then return nil, ferr end
   end
   res.close = wants_close(res) or frame == "eof"
+  return res, frame, pos, count
+end
+
+local function response_template(block, res, frame, pos, count, is_head)
+  local h = res.headers
+  return {
+    proto = res.proto, major = res.proto_major, minor = res.proto_minor,
+    status_code = res.status_code, status = res.status, reason = res.reason,
+    names = { table.unpack(h, 1, #h) }, n = #h, values = Header.share(h),
+    content_length = res.content_length, chunked = res.transfer_encoding ~= nil,
+    close = res.close, frame = frame, is_head = is_head,
+    fields_length = #block - pos + 1, count = count,
+  }
+end
+
+local function response_from(t, req)
+  return {
+    proto = t.proto, proto_major = t.major, proto_minor = t.minor,
+    status_code = t.status_code, status = t.status, reason = t.reason,
+    request = req, headers = Header.shared(t.names, t.n, t.values),
+    content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
+    close = t.close, body = nil,
+  }
+end
+
+-- Read one response to `req` (its method matters: HEAD has no body), like
+-- Go's http.ReadResponse, body included. 1xx answers are returned as they come.
+function M.read_response(conn, req, opts)
+  opts = complete(opts)
+  local block, err = read_head(conn, opts, "status")
+  if not block then return nil, err end
+  local method = req and req.method or "GET"
+  local is_head = method == "HEAD"
+  local res, frame
+  local t = response_heads.heads[block]
+  if t and t ~= true and t.is_head == is_head and t.fields_length <= opts.max_header_bytes
+    and t.count <= opts.max_headers then
+    res, frame = response_from(t, req), t.frame
+  else
+    local pos, count
+    res, frame, pos, count = parse_response_head(block, opts, req, method)
+    if not res then return nil, frame end
+    if seen(response_heads, block, t) then
+      keep(response_heads, block, response_template(block, res, frame, pos, count, is_head))
+    end
+  end
   local body, berr = read_body(conn, opts, res, frame, "response")
   if not body then return nil, berr end
   res.body = body
