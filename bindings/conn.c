@@ -102,7 +102,8 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
     case M_BLOCK:
         at = find_blank_line(b, *scanned);
         if (at && at <= ls->line_limit) {
-            take(L, b, at, at);
+            nh_push_recent(L, nh_rbuf_peek(b), at);
+            nh_rbuf_consume(b, at);
             return 1;
         }
         *scanned = len;

@@ -71,6 +71,12 @@ int nh_wait_status(lua_State *L);
 /* The wake status a continuation starts from: READY on the first call. */
 #define NH_K_STATUS(L, status) ((status) == LUA_YIELD ? nh_wait_status(L) : NH_WAKE_READY)
 
+/* ---- repeated strings (recent.c) ---- */
+
+/* Push p[0..len), as the very string pushed for equal bytes lately if any. */
+void nh_push_recent(lua_State *L, const char *p, size_t len);
+void nh_recent_open(lua_State *L);
+
 /* ---- errors (errors.c) ---- */
 
 enum nh_errkind { NH_ERR_SYS, NH_ERR_TIMEOUT, NH_ERR_CLOSED, NH_ERR_TEXT };

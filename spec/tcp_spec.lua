@@ -251,6 +251,37 @@ describe("TCP", function()
       end)
     end)
 
+    it("returns repeated header blocks byte for byte, however alike they are", function()
+      S.run(function()
+        local c, s, ln = pair()
+        -- Equal blocks (the binding hands back the string it made before),
+        -- blocks that differ in one byte at every position, of one length
+        -- (they may share a slot), and blocks too short or too long to keep.
+        local base = "HTTP/1.1 200 OK\r\nDate: Sun, 22 Nov 2026 02:00:00 GMT\r\nX-Id: 0000000000\r\n\r\n"
+        local blocks = {}
+        for _ = 1, 3 do blocks[#blocks + 1] = base end
+        for i = 1, #base - 4 do
+          local b = base:byte(i)
+          if b ~= 13 and b ~= 10 then
+            blocks[#blocks + 1] = base:sub(1, i - 1) .. string.char(b == 90 and 89 or 90) .. base:sub(i + 1)
+            blocks[#blocks + 1] = base
+          end
+        end
+        blocks[#blocks + 1] = "A: 1\r\n\r\n"
+        blocks[#blocks + 1] = "A: 1\r\n\r\n"
+        local big = "B: " .. string.rep("b", 5000) .. "\r\n\r\n"
+        blocks[#blocks + 1] = big
+        blocks[#blocks + 1] = big
+        local all = table.concat(blocks)
+        local writer = net_spawn_bytes(c, all)
+        for i, want in ipairs(blocks) do
+          assert.are.equal(want, s:read_header_block(5), "block " .. i)
+        end
+        assert(writer:wait(5))
+        c:close(); s:close(); ln:close()
+      end)
+    end)
+
     it("raises on bad arguments to the read methods", function()
       S.run(function()
         local c, s, ln = pair()

@@ -38,14 +38,21 @@ local function highest(b)
   return ((v + 1) << shift) - 1
 end
 
+local mathtype, MAX_US = math.type, math.maxinteger >> 1
+
 function Histogram:record(seconds)
   if type(seconds) ~= "number" or seconds ~= seconds then
     error("bad argument #1 to 'record' (number of seconds expected, got " .. tostring(seconds) .. ")", 2)
   end
   if seconds < 0 then seconds = 0 end
   local us = floor(seconds * 1e6 + 0.5)
-  if math.type(us) ~= "integer" then us = math.maxinteger >> 1 end -- beyond any real latency
-  local b = bucket(us)
+  local b
+  if us < 1024 then
+    b = us -- (an integer: floor of a small float is one)
+  else
+    if mathtype(us) ~= "integer" then us = MAX_US end -- beyond any real latency
+    b = bucket(us)
+  end
   local counts = self.counts
   counts[b] = (counts[b] or 0) + 1
   self.n = self.n + 1

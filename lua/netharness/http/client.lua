@@ -26,13 +26,8 @@ function M.new(opts)
 end
 
 -- A kept connection; one the server has closed meanwhile shows as EOF or a
--- reset on first use, and the request is retried once on a fresh connection.
-local function take_idle(self, key)
-  local list = self.idle[key]
-  if list then return table.remove(list) end
-  return nil
-end
-
+-- reset on first use, and the request is retried once on a fresh connection
+-- (one_round takes it from self.idle).
 local function put_idle(self, key, conn)
   local list = self.idle[key]
   if not list then
@@ -43,7 +38,7 @@ local function put_idle(self, key, conn)
     conn:close()
     return
   end
-  conn:set_deadline(nil)
+  -- (its deadline stays: every request sets its own before using it)
   list[#list + 1] = conn
 end
 
@@ -81,23 +76,25 @@ end
 local function request_bytes(self, req, plain)
   if not plain then return format.format_request(req) end
   local by_url = self.heads[req.method]
+  local bytes = by_url and by_url[req.url]
+  if bytes then return bytes end
+  bytes = format.format_request(req)
+  if self.nheads >= 256 then self.heads, self.nheads, by_url = {}, 0, nil end
   if not by_url then
     by_url = {}
     self.heads[req.method] = by_url
   end
-  local bytes = by_url[req.url]
-  if not bytes then
-    bytes = format.format_request(req)
-    if self.nheads >= 256 then self.heads, self.nheads = {}, 0 end
-    by_url[req.url], self.nheads = bytes, self.nheads + 1
-  end
+  by_url[req.url], self.nheads = bytes, self.nheads + 1
   return bytes
 end
 
 local function one_round(self, req, key, deadline, bytes)
   local reused = true
-  local conn = take_idle(self, key)
-  if not conn then
+  local list = self.idle[key]
+  local conn = list and list[#list]
+  if conn then
+    list[#list] = nil
+  else
     reused = false
     local left = deadline - net.now()
     if left <= 0 then return nil, setmetatable({ message = "dial tcp " .. key .. ": i/o timeout", timeout = true }, wire.HttpError) end
@@ -109,7 +106,7 @@ local function one_round(self, req, key, deadline, bytes)
   local ok, werr = conn:write(bytes)
   local res, rerr
   if ok then
-    local opts = read_opts(self)
+    local opts = self._read_opts or read_opts(self)
     repeat -- 1xx answers are interim (RFC 9110 15.2); 101 is final
       res, rerr = wire.read_response(conn, req, opts)
     until not res or res.status_code < 100 or res.status_code >= 200 or res.status_code == 101

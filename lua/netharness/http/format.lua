@@ -186,7 +186,16 @@ end
 -- ---- objects with :write(conn), like Go's *Request and *Response ----
 
 local Request = { __name = "netharness.http.Request" }
-Request.__index = Request
+-- A new request's Header is made on first use: a client sending the same
+-- request again and again never touches it (its bytes are kept).
+Request.__index = function(req, k)
+  if k == "headers" then
+    local h = Header.new()
+    rawset(req, "headers", h)
+    return h
+  end
+  return Request[k]
+end
 M.Request = Request
 
 function Request:write(conn, timeout)
@@ -226,26 +235,36 @@ end
 
 -- Go's http.NewRequest(method, url, body): nil, err for a bad URL. `cache`
 -- (optional) keeps parsed URLs for a client that asks for the same ones often.
+local good_methods, ngood = {}, 0 -- methods already checked (bounded)
+local cached_urls = setmetatable({}, { __mode = "k" }) -- URL cache -> how many it holds
 function M.new_request(method, url, body, cache)
-  if type(method) ~= "string" or method == "" or method:find("[^%w!#$%%&'*+%-.^_`|~]") then
-    error("bad argument #1 to 'new_request' (invalid method " .. string.format("%q", tostring(method)) .. ")", 2)
+  if not good_methods[method] then
+    if type(method) ~= "string" or method == "" or method:find("[^%w!#$%%&'*+%-.^_`|~]") then
+      error("bad argument #1 to 'new_request' (invalid method " .. string.format("%q", tostring(method)) .. ")", 2)
+    end
+    if ngood >= 64 then good_methods, ngood = {}, 0 end
+    good_methods[method], ngood = true, ngood + 1
   end
-  if type(url) ~= "string" then error("bad argument #2 to 'new_request' (string expected, got " .. type(url) .. ")", 2) end
   if body ~= nil and type(body) ~= "string" then
     error("bad argument #3 to 'new_request' (string or nil expected, got " .. type(body) .. ")", 2)
   end
-  local u = cache and cache[url]
+  local u = cache and cache[url] -- (only strings are keys there)
   if not u then
+    if type(url) ~= "string" then error("bad argument #2 to 'new_request' (string expected, got " .. type(url) .. ")", 2) end
     local err
     u, err = M.parse_url(url)
     if not u then return nil, err end
     if cache then
-      if (cache.n or 0) >= 256 then for k in pairs(cache) do cache[k] = nil end end
-      cache[url], cache.n = u, (cache.n or 0) + 1
+      local n = cached_urls[cache] or 0
+      if n >= 256 then
+        for k in pairs(cache) do cache[k] = nil end
+        n = 0
+      end
+      cache[url], cached_urls[cache] = u, n + 1
     end
   end
   return setmetatable({
-    method = method, url = u, host = u.host, headers = Header.new(),
+    method = method, url = u, host = u.host, headers = nil,
     proto = "HTTP/1.1", proto_major = 1, proto_minor = 1,
     body = body, content_length = body and #body or 0,
   }, Request)

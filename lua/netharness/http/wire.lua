@@ -491,7 +491,7 @@ end
 -- opts: the limits in M.DEFAULTS, and send_continue (answer "Expect:
 -- 100-continue" before reading the body, as a server does).
 function M.read_request(conn, opts)
-  opts = complete(opts)
+  if not (opts and opts._complete) then opts = complete(opts) end
   local block, err = read_head(conn, opts, "request")
   if not block then return nil, err end
   local req, frame, expect
@@ -601,7 +601,7 @@ end
 -- Read one response to `req` (its method matters: HEAD has no body), like
 -- Go's http.ReadResponse, body included. 1xx answers are returned as they come.
 function M.read_response(conn, req, opts)
-  opts = complete(opts)
+  if not (opts and opts._complete) then opts = complete(opts) end
   local block, err = read_head(conn, opts, "status")
   if not block then return nil, err end
   local method = req and req.method or "GET"
