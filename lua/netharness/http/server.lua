@@ -67,7 +67,7 @@ local function answer(req, res, keep, opts)
   local h = rawget(res, "headers") -- made only if the handler asked for it
   local line = status_line(minor, code, res.reason)
   local length = ""
-  if format.body_allowed(code) then length = length_line(#body) else body = "" end
+  if code == 200 or format.body_allowed(code) then length = length_line(#body) else body = "" end
   if req and req.method == "HEAD" then body = "" end
   -- the common case, in one concatenation
   if keep and minor == 1 and not opts.server_name and (h == nil or h:count() == 0) then
@@ -127,7 +127,7 @@ local function handle(handler, req, res, opts)
     report(opts, req, status)
     return error_answer(500, "Internal Server Error"), true
   end
-  if type(status) == "number" then
+  if status ~= nil and type(status) == "number" then
     res.status_code = status
     if body ~= nil then res.body = tostring(body) end
     if type(headers) == "table" then
@@ -154,7 +154,9 @@ local function serve_conn(conn, handler, opts, state)
       break
     end
     req.remote_addr = remote
-    local res = setmetatable({ status_code = 200, body = "", request = req }, ServerResponse)
+    -- (reason and close are there from the start: a missing field costs a call of __index)
+    local res = setmetatable({ status_code = 200, body = "", request = req, reason = false, close = false },
+      ServerResponse)
     local failed
     res, failed = handle(handler, req, res, opts)
     local keep = not (req.close or failed or res.close or state.closing)
