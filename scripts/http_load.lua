@@ -7,6 +7,7 @@ package.cpath = here .. "/../build/?.so;" .. package.cpath
 
 local net = require "netharness"
 local http = require "netharness.http"
+local wire = require "netharness.http.wire"
 local histogram = require "netharness.histogram"
 local cli = require "netharness.cli"
 
@@ -61,13 +62,50 @@ local first_error
 local stop = net.now() + duration
 local start = net.now()
 
+-- As wrk does, every task owns one connection and sends the same request
+-- bytes down it again and again (redialling when the server closes it); each
+-- response is read and checked in full by http.read_response.
+local req = assert(http.new_request(opts.method, url, opts.body ~= "" and opts.body or nil))
+local request_bytes = http.format_request(req)
+local address = req.url.dial_address
+local read_opts = wire.complete_options({}) -- the request's deadline bounds every read
+
+-- One request on conn (dialled first when nil): res, conn, or nil, err, conn.
+local function round(conn, deadline)
+  local err
+  if not conn then
+    conn, err = net.dial("tcp", address, deadline - net.now())
+    if not conn then return nil, err end
+  end
+  conn:set_deadline(deadline)
+  local ok, res
+  ok, err = conn:write(request_bytes)
+  if ok then
+    repeat -- 1xx answers are interim (RFC 9110 15.2)
+      res, err = wire.read_response(conn, req, read_opts)
+    until not res or res.status_code >= 200 or res.status_code == 101
+  end
+  if not res or res.close then
+    conn:close()
+    conn = nil
+  end
+  return res, err, conn
+end
+
+-- A kept connection the server closed meanwhile fails at once with EOF or a
+-- reset: that is no error of the server's, so try once on a fresh one.
+local function closed_by_peer(err)
+  return err == net.EOF or (type(err) == "table" and (err.code == "ECONNRESET" or err.code == "EPIPE"))
+end
+
 local function worker()
-  local client = http.new_client({ max_idle_per_host = 1 })
-  local spec = { method = opts.method, url = url, timeout = timeout,
-    body = opts.body ~= "" and opts.body or nil }
+  local conn
   while net.now() < stop do
     local t0 = net.now()
-    local res, err = client:request(spec)
+    local reused = conn ~= nil
+    local res, err
+    res, err, conn = round(conn, t0 + timeout)
+    if not res and reused and closed_by_peer(err) then res, err, conn = round(nil, t0 + timeout) end
     if res then
       count = count + 1
       latency:record(net.now() - t0)
@@ -78,7 +116,7 @@ local function worker()
       net.sleep(0.01)
     end
   end
-  client:close()
+  if conn then conn:close() end
 end
 
 print(string.format("Running %gs test @ %s", duration, url))

@@ -334,6 +334,37 @@ http {
       end, 30)
     end)
 
+    it("redials, without counting an error, when the server closes a kept connection", function()
+      S.run(function()
+        -- two answers per connection, then a close without "Connection: close"
+        local ln = assert(net.listen("tcp", "127.0.0.1:0"))
+        local served, conns = 0, 0
+        net.spawn(function()
+          while true do
+            local c = ln:accept()
+            if not c then return end
+            conns = conns + 1
+            net.spawn(function()
+              for _ = 1, 2 do
+                if not http.read_request(c, { timeout = 5 }) then break end
+                served = served + 1
+                if not c:write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") then break end
+              end
+              c:close()
+            end)
+          end
+        end)
+        local code, out = run_tool(S.lua .. " scripts/http_load.lua --connections 2 --duration 0.5 http://"
+          .. tostring(ln:addr()) .. "/")
+        assert.are.equal(0, code, out)
+        local requests, errors = out:match("result requests=(%d+) .* errors=(%d+)")
+        assert.are.equal("0", errors, out)
+        assert.are.equal(served, tonumber(requests))
+        assert.is_true(conns >= tonumber(requests) / 2, conns .. " connections for " .. requests)
+        ln:close()
+      end, 30)
+    end)
+
     it("reports errors and exits non-zero when nothing answers", function()
       S.run(function()
         local port = S.free_port("tcp")
