@@ -360,7 +360,7 @@ static int write_run(lua_State *L, nh_lsock *ls, const char *data, size_t len, s
             r = nh_fail_wake(L, "write", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
         else if (!nh_socket_is_open(&ls->s))
             r = conn_fail(L, ls, "write", NH_ERR_CLOSED, NULL, 0);
-        else if (nh_side_expired(&ls->s.wr))
+        else if (nh_socket_wr_expired(&ls->s))
             r = conn_fail(L, ls, "write", NH_ERR_TIMEOUT, NULL, 0);
         if (r) {
             lua_pushinteger(L, (lua_Integer)off);   /* what did get written */
@@ -380,10 +380,16 @@ static int write_run(lua_State *L, nh_lsock *ls, const char *data, size_t len, s
             lua_pushinteger(L, (lua_Integer)off);
             return 3;
         }
+        nh_side *wr = nh_socket_wr(&ls->s);
+        if (!wr) {
+            conn_fail(L, ls, "write", NH_ERR_SYS, "write", ENOMEM);
+            lua_pushinteger(L, (lua_Integer)off);
+            return 3;
+        }
         lua_settop(L, 2);
         lua_pushnumber(L, call_deadline);
         nh_block blk;
-        nh_socket_wait(&ls->s, &ls->s.wr, nh_wait_begin(L, &blk), call_deadline);
+        nh_socket_wait(&ls->s, wr, nh_wait_begin(L, &blk), call_deadline);
         st = nh_suspend(L, &blk, (lua_KContext)off, write_k);
     }
 }
@@ -460,8 +466,11 @@ static int dial_k(lua_State *L, int status, lua_KContext ctx)
             idx++;
             continue;
         }
+        nh_side *wr = nh_socket_wr(&ls->s);
+        if (!wr)
+            return nh_fail(L, "dial", net, NULL, to, NH_ERR_SYS, "connect", ENOMEM, NULL);
         nh_block blk;
-        nh_socket_wait(&ls->s, &ls->s.wr, nh_wait_begin(L, &blk), deadline);
+        nh_socket_wait(&ls->s, wr, nh_wait_begin(L, &blk), deadline);
         connecting = 1;
         st = nh_suspend(L, &blk, ((lua_KContext)idx << 1) | 1, dial_k);
     }

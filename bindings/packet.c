@@ -198,7 +198,7 @@ static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, const c
             return nh_fail_wake(L, "write", ls->s.net, local, dest, st);
         if (!nh_socket_is_open(&ls->s))
             return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_CLOSED, NULL, 0, NULL);
-        if (nh_side_expired(&ls->s.wr))
+        if (nh_socket_wr_expired(&ls->s))
             return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_TIMEOUT, NULL, 0, NULL);
         if (nh_addr_for_family(dest, ls->s.laddr.u.sa.sa_family, &to) < 0)
             return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto",
@@ -210,12 +210,15 @@ static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, const c
         }
         if (!is_again(errno))
             return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto", errno, NULL);
+        nh_side *wr = nh_socket_wr(&ls->s);
+        if (!wr)
+            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto", ENOMEM, NULL);
         if (lua_gettop(L) < 5) {
             lua_settop(L, 4);
             lua_pushnumber(L, call_deadline);
         }
         nh_block blk;
-        nh_socket_wait(&ls->s, &ls->s.wr, nh_wait_begin(L, &blk), call_deadline);
+        nh_socket_wait(&ls->s, wr, nh_wait_begin(L, &blk), call_deadline);
         st = nh_suspend(L, &blk, 0, write_to_k);
     }
 }

@@ -4,6 +4,7 @@
  * addresses and tostring. The three kinds are separate types so that a misused
  * method names the type it wanted: PacketConn, Conn, Listener.
  */
+#include <errno.h>
 #include <string.h>
 
 #include "../core/dgramq.h"
@@ -107,7 +108,9 @@ static int l_close(lua_State *L)
 
 static int l_gc(lua_State *L)
 {
-    release(nh_check_any_sock(L, 1));
+    nh_lsock *ls = nh_check_any_sock(L, 1);
+    release(ls);
+    nh_socket_free(&ls->s);
     return 0;
 }
 
@@ -130,8 +133,9 @@ static int set_deadlines(lua_State *L, int rd, int wr)
                        NH_ERR_CLOSED, NULL, 0, NULL);
     if (rd)
         nh_socket_set_deadline(&ls->s, &ls->s.rd, t);
-    if (wr)
-        nh_socket_set_deadline(&ls->s, &ls->s.wr, t);
+    if (wr && nh_socket_set_write_deadline(&ls->s, t) < 0)
+        return nh_fail(L, "set", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls),
+                       NH_ERR_SYS, "malloc", ENOMEM, NULL);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -29,9 +30,9 @@ void nh_socket_init(nh_socket *s, struct ev_loop *loop, int net)
     s->fd = -1;
     s->net = net;
     s->loop = loop;
-    s->rcvtimeo = 0;
+    s->rcvtimeo_ms = 0;
     side_init(&s->rd, EV_READ);
-    side_init(&s->wr, EV_WRITE);
+    s->wr = NULL;
     nh_rbuf_init(&s->rbuf);
     memset(&s->laddr, 0, sizeof s->laddr);
     memset(&s->raddr, 0, sizeof s->raddr);
@@ -41,7 +42,22 @@ static void attach_fd(nh_socket *s, int fd)
 {
     s->fd = fd;
     ev_io_set(&s->rd.io, fd, EV_READ);
-    ev_io_set(&s->wr.io, fd, EV_WRITE);
+    if (s->wr)
+        ev_io_set(&s->wr->io, fd, EV_WRITE);
+}
+
+nh_side *nh_socket_wr(nh_socket *s)
+{
+    if (!s->wr) {
+        s->wr = malloc(sizeof *s->wr);
+        if (!s->wr) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        side_init(s->wr, EV_WRITE);
+        ev_io_set(&s->wr->io, s->fd, EV_WRITE);
+    }
+    return s->wr;
 }
 
 static void fetch_local(nh_socket *s)
@@ -247,12 +263,11 @@ ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *fr
     long long ms = (long long)(wait * 1000);
     if ((double)ms < wait * 1000)
         ms++;
-    wait = (double)ms / 1000;
-    if (wait != s->rcvtimeo) {
+    if ((unsigned)ms != s->rcvtimeo_ms) {
         struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
         if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
             return -1;
-        s->rcvtimeo = wait;
+        s->rcvtimeo_ms = (unsigned)ms;
     }
     return recvfrom_flags(s, buf, len, from, truncated, 0);
 }
@@ -292,17 +307,45 @@ int nh_side_expired(const nh_side *side)
     return side->deadline > 0 && nh_now() >= side->deadline;
 }
 
+int nh_socket_set_write_deadline(nh_socket *s, double deadline)
+{
+    if (!s->wr && deadline == 0)
+        return 0;
+    nh_side *wr = nh_socket_wr(s);
+    if (!wr)
+        return -1;
+    nh_socket_set_deadline(s, wr, deadline);
+    return 0;
+}
+
+int nh_socket_wr_expired(const nh_socket *s)
+{
+    return s->wr && nh_side_expired(s->wr);
+}
+
 int nh_socket_close(nh_socket *s)
 {
     if (s->fd < 0)
         return -1;
     /* Watchers stop before the fd closes: libev must never see a stale fd. */
     ev_io_stop(s->loop, &s->rd.io);
-    ev_io_stop(s->loop, &s->wr.io);
+    if (s->wr)
+        ev_io_stop(s->loop, &s->wr->io);
     close(s->fd);
     s->fd = -1;
     nh_rbuf_free(&s->rbuf);
     nh_queue_wake_all(&s->rd.queue, NH_WAKE_CLOSED);
-    nh_queue_wake_all(&s->wr.queue, NH_WAKE_CLOSED);
+    if (s->wr)
+        nh_queue_wake_all(&s->wr->queue, NH_WAKE_CLOSED);
     return 0;
+}
+
+void nh_socket_free(nh_socket *s)
+{
+    if (!s->wr)
+        return;
+    while (s->wr->queue.head)
+        nh_wait_cancel(s->wr->queue.head);
+    free(s->wr);
+    s->wr = NULL;
 }

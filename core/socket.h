@@ -29,12 +29,14 @@ typedef struct nh_side {
 
 typedef struct nh_socket {
     int fd;               /* -1 when closed or not yet open */
-    int net;              /* enum nh_net */
+    unsigned net : 8;     /* enum nh_net */
+    unsigned rcvtimeo_ms : 24; /* SO_RCVTIMEO as last set (at most an hour), 0 for none */
     struct ev_loop *loop;
-    nh_side rd, wr;
+    nh_side rd;
+    nh_side *wr;          /* made on first use: most connections never wait to
+                           * write, and an idle one should cost little memory */
     nh_rbuf rbuf;
     nh_addr laddr, raddr; /* raddr.len == 0: not connected */
-    double rcvtimeo;      /* SO_RCVTIMEO as last set, 0 for the default (none) */
 } nh_socket;
 
 /* A socket starts closed (fd -1), so a failed open leaves it consistent. */
@@ -71,6 +73,15 @@ int nh_socket_shutdown_write(nh_socket *s);
 /* The read callback for nh_rbuf_fill. */
 ssize_t nh_socket_read_cb(void *sock, char *buf, size_t len);
 
+/* The write side, made on first use; NULL (errno ENOMEM) if it cannot be. */
+nh_side *nh_socket_wr(nh_socket *s);
+
+/* Set the write side's deadline (0: none): 0, or -1 with ENOMEM. */
+int nh_socket_set_write_deadline(nh_socket *s, double deadline);
+
+/* Has the write side's deadline passed? */
+int nh_socket_wr_expired(const nh_socket *s);
+
 /* Park w on a side until readiness or the earlier of the side's deadline and
  * call_deadline (either may be 0). */
 void nh_socket_wait(nh_socket *s, nh_side *side, nh_waiter *w, double call_deadline);
@@ -84,6 +95,11 @@ int nh_side_expired(const nh_side *side);
 /* Stop the watchers, close the fd and wake every waiter with NH_WAKE_CLOSED.
  * Safe to call twice; returns 0, or -1 if it was already closed. */
 int nh_socket_close(nh_socket *s);
+
+/* Free what a closed socket still holds, for a socket being collected:
+ * anything still waiting on it (only when the whole state is torn down) is
+ * cancelled first. */
+void nh_socket_free(nh_socket *s);
 
 static inline int nh_socket_is_open(const nh_socket *s) { return s->fd >= 0; }
 

@@ -394,6 +394,37 @@ describe("TCP", function()
       end)
     end)
 
+    it("finishes a write that had to wait once the peer reads, and wakes a waiting write on close", function()
+      S.run(function()
+        local c, s, ln = pair()
+        assert(c:set_write_deadline(nil)) -- clearing a deadline never set
+        local big = string.rep("w", 8 * 1024 * 1024)
+        local reader = nh.spawn(function()
+          local got = 0
+          while got < #big do
+            local data = assert(s:read(1 << 20, 5))
+            got = got + #data
+          end
+          return got
+        end)
+        c:set_write_deadline(nh.now() + 10)
+        assert.are.equal(#big, c:write(big))
+        local ok, got = reader:wait(10)
+        assert.is_true(ok)
+        assert.are.equal(#big, got)
+        -- a write parked on a full socket, then the socket closed under it
+        local huge = string.rep("h", 64 * 1024 * 1024)
+        local writer = nh.spawn(function() return c:write(huge) end)
+        nh.sleep(0.1)
+        c:close()
+        local done, n, err = writer:wait(5)
+        assert.is_true(done)
+        assert.is_nil(n)
+        assert.is_true(err.closed, tostring(err))
+        s:close(); ln:close()
+      end)
+    end)
+
     it("times out an accept", function()
       local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
       local conn, err = ln:accept(0.03)
