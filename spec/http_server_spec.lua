@@ -126,6 +126,28 @@ describe("http.serve", function()
     end)
   end)
 
+  it("reuses the bytes of an answer only for an answer that is alike", function()
+    S.run(function()
+      local ln, addr = start(function(req, res)
+        if req.target == "/empty" then res.body = "" return end
+        if req.target == "/404" then return 404, "abc" end
+        res.body = req.target == "/xyz" and "xyz" or "abc"
+      end)
+      local heads = { { "HEAD", "/" }, { "GET", "/empty" }, { "GET", "/" }, { "GET", "/" }, { "GET", "/xyz" },
+        { "GET", "/404" }, { "GET", "/" }, { "HEAD", "/" }, { "GET", "/empty" } }
+      local raw_requests = {}
+      for i, h in ipairs(heads) do raw_requests[i] = h[1] .. " " .. h[2] .. " HTTP/1.1\r\nHost: t\r\n\r\n" end
+      local c, read = raw(addr, table.concat(raw_requests))
+      local want = { { 200, "", "3" }, { 200, "", "0" }, { 200, "abc", "3" }, { 200, "abc", "3" },
+        { 200, "xyz", "3" }, { 404, "abc", "3" }, { 200, "abc", "3" }, { 200, "", "3" }, { 200, "", "0" } }
+      for i, w in ipairs(want) do
+        local res = assert(read(heads[i][1]))
+        assert.are.same(w, { res.status_code, res.body, res.headers:get("content-length") }, "answer " .. i)
+      end
+      c:close(); ln:close()
+    end)
+  end)
+
   it("gives a failing handler's client a 500 and keeps serving others", function()
     S.run(function()
       local errors = {}

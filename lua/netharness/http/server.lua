@@ -59,6 +59,8 @@ local function length_line(n)
   return line
 end
 
+local last_line, last_length, last_body, last_date, last_answer
+
 -- The bytes of a server's answer. keep: leave the connection open after it.
 local function answer(req, res, keep, opts)
   local code = res.status_code or 200
@@ -69,9 +71,15 @@ local function answer(req, res, keep, opts)
   local length = ""
   if code == 200 or format.body_allowed(code) then length = length_line(#body) else body = "" end
   if req and req.method == "HEAD" then body = "" end
-  -- the common case, in one concatenation
+  -- the common case, in one concatenation, and the same bytes again while
+  -- nothing in them changes (a server under load answers alike)
   if keep and minor == 1 and not opts.server_name and (h == nil or h:count() == 0) then
-    return line .. length .. date_header() .. "\r\n" .. body
+    local date = date_header()
+    if line ~= last_line or length ~= last_length or body ~= last_body or date ~= last_date then
+      last_line, last_length, last_body, last_date = line, length, body, date
+      last_answer = line .. length .. date .. "\r\n" .. body
+    end
+    return last_answer
   end
   local out = { line, length }
   if not keep then
