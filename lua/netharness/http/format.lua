@@ -188,14 +188,7 @@ end
 local Request = { __name = "netharness.http.Request" }
 -- A new request's Header is made on first use: a client sending the same
 -- request again and again never touches it (its bytes are kept).
-Request.__index = function(req, k)
-  if k == "headers" then
-    local h = Header.new()
-    rawset(req, "headers", h)
-    return h
-  end
-  return Request[k]
-end
+Request.__index = Header.lazy_index(Request)
 M.Request = Request
 
 function Request:write(conn, timeout)

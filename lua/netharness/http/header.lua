@@ -48,6 +48,19 @@ function Header.new(init)
   return h
 end
 
+-- An __index for messages whose Header is made on first use, other keys
+-- coming from `class`.
+function Header.lazy_index(class)
+  return function(msg, k)
+    if k == "headers" then
+      local h = Header.new()
+      rawset(msg, "headers", h)
+      return h
+    end
+    return class[k]
+  end
+end
+
 -- Lower-cased names, cached like canonical ones: parsing a message looks up
 -- the same few names again and again, and string.lower makes a new string.
 local lower_cache, lowered = {}, 0

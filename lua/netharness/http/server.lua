@@ -109,14 +109,7 @@ end
 
 -- A handler's response; `headers` is made on first use.
 local ServerResponse = {}
-ServerResponse.__index = function(res, k)
-  if k == "headers" then
-    local h = Header.new()
-    rawset(res, "headers", h)
-    return h
-  end
-  return format.Response[k]
-end
+ServerResponse.__index = Header.lazy_index(format.Response)
 
 local function report(opts, req, msg)
   if opts.on_error then
