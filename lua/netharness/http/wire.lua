@@ -379,20 +379,17 @@ local function head_cache()
 end
 local request_heads, response_heads = head_cache(), head_cache()
 
--- Note a head; returns true when it has been seen before and is worth keeping.
-local function seen(cache, block, t)
-  if t then return true end
+-- Note a head seen for the first time (the parse of a second sighting
+-- replaces the note in place).
+local function note(cache, block)
   if cache.n >= HEADS_MAX then cache.n, cache.heads = 0, {} end
   cache.heads[block], cache.n = true, cache.n + 1
-  return false
 end
 
-local function keep(cache, block, t)
-  if cache.heads[block] == nil then
-    if cache.n >= HEADS_MAX then cache.n, cache.heads = 0, {} end
-    cache.n = cache.n + 1
-  end
-  cache.heads[block] = t
+-- Does a request ask for "100 Continue" before it sends its body?
+local function expects_continue(req)
+  local e = req.headers._values.expect
+  return req.proto_minor >= 1 and type(e) == "string" and lower(e) == "100-continue"
 end
 
 -- How many heads the caches hold (requests, responses): for tests.
@@ -461,16 +458,15 @@ local function parse_request_head(block, opts)
 end
 
 -- What a request's head gave, to build the next request with that head from.
-local function request_template(block, req, frame, pos, count)
+local function request_template(block, req, frame, pos, count, expect)
   local h, u = req.headers, req.url
-  local expect = h._values.expect
   return {
     method = req.method, target = req.target, proto = req.proto, minor = req.proto_minor,
     url = { raw = u.raw, path = u.path, query = u.query, scheme = u.scheme, host = u.host },
     names = { table.unpack(h, 1, #h) }, n = #h, values = Header.share(h),
     host = req.host, content_length = req.content_length, chunked = req.transfer_encoding ~= nil,
     close = req.close, frame = frame,
-    expect = req.proto_minor >= 1 and type(expect) == "string" and lower(expect) == "100-continue",
+    expect = expect,
     line_length = line_length(block, pos), fields_length = #block - pos + 1, count = count,
   }
 end
@@ -503,13 +499,11 @@ function M.read_request(conn, opts)
     local pos, count
     req, frame, pos, count = parse_request_head(block, opts)
     if not req then return nil, frame end
-    if seen(request_heads, block, t) then
-      t = request_template(block, req, frame, pos, count)
-      keep(request_heads, block, t)
-      expect = t.expect
+    expect = expects_continue(req)
+    if t then
+      request_heads.heads[block] = request_template(block, req, frame, pos, count, expect)
     else
-      local e = req.headers._values.expect
-      expect = req.proto_minor >= 1 and type(e) == "string" and lower(e) == "100-continue"
+      note(request_heads, block)
     end
   end
   if frame == 0 then
@@ -615,8 +609,10 @@ function M.read_response(conn, req, opts)
     local pos, count
     res, frame, pos, count = parse_response_head(block, opts, req, method)
     if not res then return nil, frame end
-    if seen(response_heads, block, t) then
-      keep(response_heads, block, response_template(block, res, frame, pos, count, is_head))
+    if t then
+      response_heads.heads[block] = response_template(block, res, frame, pos, count, is_head)
+    else
+      note(response_heads, block)
     end
   end
   local body, berr = read_body(conn, opts, res, frame, "response")
