@@ -402,18 +402,23 @@ local function line_length(block, pos)
   return pos - 2 - (byte(block, pos - 2) == 13 and 1 or 0)
 end
 
+-- Why a start line ("request" or "status") did not match: too long (with
+-- the status a server owes for that), a bare CR, or malformed.
+local function start_line_error(block, opts, what, long_status, bad_code)
+  local line = start_line(block)
+  if #line > opts.max_line then
+    return fail(long_status, "line_too_long", what .. " line longer than " .. opts.max_line .. " bytes")
+  end
+  if find(line, "\r", 1, true) then return fail(400, "bare_cr", "bare CR in " .. what .. " line") end
+  return fail(400, bad_code, "malformed HTTP " .. (what == "request" and "request" or "response") .. " "
+    .. string.format("%q", sub(line, 1, 80)))
+end
+
 -- The request line and fields of a head, checked: req, frame, pos, count
 -- (pos: where the fields begin), or nil, err.
 local function parse_request_head(block, opts)
   local method, target, version, pos = match(block, "^([^ \r\n]+) ([^ \r\n]+) ([^ \r\n]+)\r?\n()")
-  if not method then
-    local line = start_line(block)
-    if #line > opts.max_line then
-      return fail(414, "line_too_long", "request line longer than " .. opts.max_line .. " bytes")
-    end
-    if find(line, "\r", 1, true) then return fail(400, "bare_cr", "bare CR in request line") end
-    return fail(400, "bad_request_line", "malformed HTTP request " .. string.format("%q", sub(line, 1, 80)))
-  end
+  if not method then return start_line_error(block, opts, "request", 414, "bad_request_line") end
   if pos > opts.max_line + 3 and #start_line(block) > opts.max_line then
     return fail(414, "line_too_long", "request line longer than " .. opts.max_line .. " bytes")
   end
@@ -530,12 +535,7 @@ end
 local function parse_response_head(block, opts, req, method)
   local version, code, reason, pos = match(block, "^([^ \r\n]+) (%d%d%d)([^\r\n]*)\r?\n()")
   if not version or (reason ~= "" and sub(reason, 1, 1) ~= " ") then
-    local line = start_line(block)
-    if #line > opts.max_line then
-      return fail(400, "line_too_long", "status line longer than " .. opts.max_line .. " bytes")
-    end
-    if find(line, "\r", 1, true) then return fail(400, "bare_cr", "bare CR in status line") end
-    return fail(400, "bad_status_line", "malformed HTTP response " .. string.format("%q", sub(line, 1, 80)))
+    return start_line_error(block, opts, "status", 400, "bad_status_line")
   end
   if #block - pos + 1 > opts.max_header_bytes then
     return fail(431, "header_too_large", "response header fields too large")
