@@ -83,9 +83,11 @@ static int lookup_done(lua_State *L, nh_lookup *lk, int st)
         lua_pushnil(L);
         if (st == NH_WAKE_TIMEOUT)
             lua_pushfstring(L, "lookup %s: i/o timeout", host);
+        else if (st == NH_WAKE_NOMEM)
+            lua_pushfstring(L, "lookup %s: cannot allocate memory", host);
         else
             lua_pushfstring(L, "lookup %s: operation was canceled", host);
-        lua_pushstring(L, st == NH_WAKE_TIMEOUT ? "ETIMEDOUT" : "ECANCELED");
+        lua_pushstring(L, st == NH_WAKE_TIMEOUT ? "ETIMEDOUT" : st == NH_WAKE_NOMEM ? "ENOMEM" : "ECANCELED");
         return 3;
     }
     int n = nh_lookup_finish(lk, found, &err);

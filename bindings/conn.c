@@ -44,7 +44,7 @@ static int buffer_full(lua_State *L, nh_lsock *ls, const char *what)
 {
     lua_pushnil(L);
     nh_push_operror(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), NH_ERR_TEXT,
-                    lua_pushfstring(L, "buffer full: no %s within %d bytes", what, (int)ls->line_limit),
+                    lua_pushfstring(L, "buffer full: no %s within %d bytes", what, (int)ls->s.rbuf.limit),
                     0, "EBUFFULL");
     lua_remove(L, -2);
     return 2;
@@ -101,13 +101,13 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
     }
     case M_BLOCK:
         at = find_blank_line(b, *scanned);
-        if (at && at <= ls->line_limit) {
+        if (at && at <= ls->s.rbuf.limit) {
             nh_push_recent(L, nh_rbuf_peek(b), at);
             nh_rbuf_consume(b, at);
             return 1;
         }
         *scanned = len;
-        if (at || len >= ls->line_limit)
+        if (at || len >= ls->s.rbuf.limit)
             return buffer_full(L, ls, "end of header block");
         return 0;
     default: {
@@ -116,7 +116,7 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
         if (mode == M_LINE)
             dlen = 1;
         at = nh_rbuf_find(b, delim, dlen, *scanned);
-        if (at && at <= ls->line_limit) {
+        if (at && at <= ls->s.rbuf.limit) {
             size_t keep = at;
             if (mode == M_LINE) {
                 keep--;                                  /* "\n" */
@@ -128,7 +128,7 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
         }
         *scanned = len;
         /* Past the limit whether or not the delimiter came in the same read. */
-        if (at || len >= ls->line_limit)
+        if (at || len >= ls->s.rbuf.limit)
             return buffer_full(L, ls, mode == M_LINE ? "end of line" : "delimiter");
         return 0;
     }
@@ -339,7 +339,7 @@ static int l_set_line_limit(lua_State *L)
     lua_Integer n = luaL_checkinteger(L, 2);
     luaL_argcheck(L, n >= 1, 2, "limit must be at least 1 byte");
     luaL_argcheck(L, n <= INT32_MAX, 2, "limit must be below 2 GiB");
-    ls->line_limit = (uint32_t)n;
+    ls->s.rbuf.limit = (uint32_t)n;
     lua_pushboolean(L, 1);
     return 1;
 }

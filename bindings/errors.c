@@ -7,6 +7,7 @@
  * booleans timeout and closed. tostring(err) is Go's *net.OpError text.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <string.h>
 
 #include "nh.h"
@@ -52,11 +53,11 @@ void nh_push_operror(lua_State *L, const char *op, int net, const nh_addr *sourc
     set_str(L, "op", op);
     if (net >= 0)
         set_str(L, "net", nh_net_name(net));
-    if (source && source->len) {
+    if (source && nh_addr_len(source)) {
         nh_addr_format(source, src, sizeof src);
         set_str(L, "source", src);
     }
-    if (addr && addr->len) {
+    if (addr && nh_addr_len(addr)) {
         nh_addr_format(addr, dst, sizeof dst);
         set_str(L, "addr", dst);
     }
@@ -77,12 +78,12 @@ void nh_push_operror(lua_State *L, const char *op, int net, const nh_addr *sourc
         luaL_addchar(&b, ' ');
         luaL_addstring(&b, nh_net_name(net));
     }
-    if (source && source->len) {
+    if (source && nh_addr_len(source)) {
         luaL_addchar(&b, ' ');
         luaL_addstring(&b, src);
     }
-    if (addr && addr->len) {
-        luaL_addstring(&b, source && source->len ? "->" : " ");
+    if (addr && nh_addr_len(addr)) {
+        luaL_addstring(&b, source && nh_addr_len(source) ? "->" : " ");
         luaL_addstring(&b, dst);
     }
     luaL_addstring(&b, ": ");
@@ -108,6 +109,8 @@ int nh_fail_wake(lua_State *L, const char *op, int net, const nh_addr *source,
     if (status == NH_WAKE_CANCELLED)
         return nh_fail(L, op, net, source, addr, NH_ERR_TEXT, "operation was canceled",
                        0, "ECANCELED");
+    if (status == NH_WAKE_NOMEM)
+        return nh_fail(L, op, net, source, addr, NH_ERR_SYS, "timer", ENOMEM, NULL);
     return nh_fail(L, op, net, source, addr, NH_ERR_TIMEOUT, NULL, 0, NULL);
 }
 

@@ -47,6 +47,7 @@ static inline void *nh_test_tag(lua_State *L, int idx, const void *tag, size_t s
 
 typedef struct nh_block {
     nh_waiter w;
+    ev_timer timer;      /* lent to w: a wait on the C stack allocates nothing */
     int done;
 } nh_block;
 
@@ -116,11 +117,9 @@ void nh_addr_open(lua_State *L);
 /* ---- sockets (sock.c) ---- */
 
 typedef struct nh_lsock {
-    const void *tag;     /* nh_test_tag: which of the three kinds */
-    nh_socket s;
-    unsigned char kind;  /* NH_K_PACKET, NH_K_CONN, NH_K_LISTENER */
-    unsigned char rd_idle; /* reads in a row that had to wait (see nh_read_wait_first) */
-    uint32_t line_limit; /* read_line / read_until give up past this many bytes */
+    const void *tag;     /* nh_test_tag: which of the three kinds (nh_sock_kind) */
+    nh_socket s;         /* s.rbuf.limit: read_line / read_until give up past
+                          * this many bytes; s.read_waits: see nh_read_wait_first */
 } nh_lsock;             /* user value 1: a PacketConn's last sender, as an Addr */
 
 #define NH_DEFAULT_LINE_LIMIT (1024 * 1024)
@@ -139,6 +138,7 @@ typedef struct nh_lpacket {
 enum { NH_K_PACKET, NH_K_CONN, NH_K_LISTENER };
 
 nh_lsock *nh_sock_new(lua_State *L, int kind, int net);
+int nh_sock_kind(const nh_lsock *ls);
 nh_lsock *nh_check_sock(lua_State *L, int idx, int kind);
 nh_lsock *nh_check_any_sock(lua_State *L, int idx);
 /* Go's errors name the local address as Source and the peer as Addr. */
@@ -149,19 +149,19 @@ const nh_addr *nh_sock_raddr(const nh_lsock *ls);
  * every 8th read; waiting on a readable socket costs one poll, not an error. */
 static inline int nh_read_wait_first(const nh_lsock *ls)
 {
-    return (ls->rd_idle & 7) != 0;
+    return (ls->s.read_waits & 7) != 0;
 }
 
 /* The same for a caller that waits in the system call (nh_alone), where the
  * attempt only serves to notice a socket that has become busy. */
 static inline int nh_read_wait_first_alone(const nh_lsock *ls)
 {
-    return (ls->rd_idle & 63) != 0;
+    return (ls->s.read_waits & 63) != 0;
 }
 
 static inline void nh_read_done(nh_lsock *ls, int waited)
 {
-    ls->rd_idle = waited ? (unsigned char)(ls->rd_idle + 1) : 0;
+    ls->s.read_waits = waited ? (ls->s.read_waits + 1) & 127 : 0;
 }
 
 /* luaL_optinteger in one API call when the argument is there. */

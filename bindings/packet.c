@@ -80,7 +80,7 @@ static int check_max(lua_State *L, int arg)
 static void push_sender(lua_State *L, nh_lsock *ls, int self, const nh_addr *from)
 {
     nh_lpacket *lp = (nh_lpacket *)ls;
-    if (lp->last_from.len && nh_addr_equal(from, &lp->last_from)) {
+    if (nh_addr_len(&lp->last_from) && nh_addr_equal(from, &lp->last_from)) {
         lua_getiuservalue(L, self, 1);
         return;
     }

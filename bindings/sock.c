@@ -23,13 +23,16 @@ nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
         ((nh_lpacket *)ls)->busy = 0;
         memset(&((nh_lpacket *)ls)->last_from, 0, sizeof(nh_addr));
     }
-    nh_socket_init(&ls->s, nh_loop(), net);
+    nh_socket_init(&ls->s, net);
     ls->tag = &kind_tag[kind];
-    ls->kind = kind;
-    ls->rd_idle = 0;
-    ls->line_limit = NH_DEFAULT_LINE_LIMIT;
+    ls->s.rbuf.limit = NH_DEFAULT_LINE_LIMIT;
     luaL_setmetatable(L, kind_names[kind]);
     return ls;
+}
+
+int nh_sock_kind(const nh_lsock *ls)
+{
+    return (int)((const char *)ls->tag - kind_tag);
 }
 
 nh_lsock *nh_check_sock(lua_State *L, int idx, int kind)
@@ -53,12 +56,12 @@ nh_lsock *nh_check_any_sock(lua_State *L, int idx)
 
 const nh_addr *nh_sock_laddr(const nh_lsock *ls)
 {
-    return ls->s.laddr.len ? &ls->s.laddr : NULL;
+    return nh_addr_len(&ls->s.laddr) ? &ls->s.laddr : NULL;
 }
 
 const nh_addr *nh_sock_raddr(const nh_lsock *ls)
 {
-    return ls->s.raddr.len ? &ls->s.raddr : NULL;
+    return nh_addr_len(&ls->s.raddr) ? &ls->s.raddr : NULL;
 }
 
 lua_Integer nh_opt_integer(lua_State *L, int arg, lua_Integer def)
@@ -85,7 +88,7 @@ double nh_opt_timeout(lua_State *L, int arg)
 /* Close the socket and drop what it holds. */
 static int release(nh_lsock *ls)
 {
-    if (ls->kind == NH_K_PACKET) {
+    if (nh_sock_kind(ls) == NH_K_PACKET) {
         nh_lpacket *lp = (nh_lpacket *)ls;
         nh_dgramq_free(lp->queue);
         lp->queue = NULL;
@@ -99,8 +102,8 @@ static int l_close(lua_State *L)
     nh_lsock *ls = nh_check_any_sock(L, 1);
     const nh_addr *local = nh_sock_laddr(ls);
     if (release(ls) < 0)
-        return nh_fail(L, "close", ls->s.net, ls->kind == NH_K_CONN ? local : NULL,
-                       ls->kind == NH_K_CONN ? nh_sock_raddr(ls) : local,
+        return nh_fail(L, "close", ls->s.net, nh_sock_kind(ls) == NH_K_CONN ? local : NULL,
+                       nh_sock_kind(ls) == NH_K_CONN ? nh_sock_raddr(ls) : local,
                        NH_ERR_CLOSED, NULL, 0, NULL);
     lua_pushboolean(L, 1);
     return 1;
@@ -169,14 +172,14 @@ static int l_tostring(lua_State *L)
 {
     nh_lsock *ls = nh_check_any_sock(L, 1);
     char a[NH_ADDR_STRLEN] = "?", b[NH_ADDR_STRLEN] = "";
-    const char *name = kind_names[ls->kind] + strlen("netharness.");
+    const char *name = kind_names[nh_sock_kind(ls)] + strlen("netharness.");
     if (!nh_socket_is_open(&ls->s)) {
         lua_pushfstring(L, "%s %s (closed)", name, nh_net_name(ls->s.net));
         return 1;
     }
-    if (ls->s.laddr.len)
+    if (nh_addr_len(&ls->s.laddr))
         nh_addr_format(&ls->s.laddr, a, sizeof a);
-    if (ls->s.raddr.len)
+    if (nh_addr_len(&ls->s.raddr))
         nh_addr_format(&ls->s.raddr, b, sizeof b);
     lua_pushfstring(L, "%s %s %s%s%s", name, nh_net_name(ls->s.net), a, *b ? "->" : "", b);
     return 1;

@@ -17,20 +17,21 @@ enum { T_NEW, T_LIVE, T_DONE, T_FAILED, T_CANCELLED };
 typedef struct nh_task {
     nh_waiter w;          /* the task's one wait at a time */
     lua_State *co;        /* NULL once finished; user value 1 holds it, then the outcome */
-    int anchor;           /* registry ref while live, so a waiting task is not collected */
-    int nargs;            /* arguments of the first resume */
+    nh_queue joiners;
+    int anchor;           /* index in the live table while live, so a waiting task is not collected */
     unsigned char state;
     unsigned char yielded; /* suspended by nh_suspend, not by a plain coroutine.yield */
     unsigned char running; /* inside lua_resume */
     unsigned char wstatus; /* how the last wait ended */
-    nh_queue joiners;
-    struct nh_task *prev, *next;
 } nh_task;
 
-static nh_task *live_head;
+/* Every connection of a server has a task (bench case 5): grow it knowingly. */
+_Static_assert(sizeof(nh_task) <= 80, "nh_task outgrew its memory budget");
+
 static int live_count;
 static nh_queue all_done;       /* run() waits here for live_count == 0 */
-static lua_State *sched;        /* a thread of our own for handlers and tracebacks */
+static lua_State *sched;        /* a thread of our own for handlers and tracebacks; its
+                                 * stack slot 1 is the live table, anchoring live tasks */
 static lua_State *main_L;       /* where lua.c's SIGINT handler installs its hook */
 
 struct ev_loop *nh_loop(void)
@@ -58,7 +59,8 @@ nh_waiter *nh_wait_begin(lua_State *L, nh_block *blk)
     nh_task *t = current_task(L);
     if (t)
         return &t->w;
-    nh_waiter_init(&blk->w, nh_loop(), block_wake);
+    nh_waiter_init(&blk->w, block_wake);
+    nh_waiter_lend_timer(&blk->w, &blk->timer);
     blk->done = 0;
     return &blk->w;
 }
@@ -135,9 +137,13 @@ int nh_wait_status(lua_State *L)
 
 /* ---- task life ---- */
 
+#define LIVE 1   /* the live table's slot on sched's stack */
+
 static void push_task(lua_State *S, nh_task *t)
 {
-    lua_rawgeti(S, LUA_REGISTRYINDEX, t->anchor);
+    lua_rawgeti(sched, LIVE, t->anchor);
+    if (S != sched)
+        lua_xmove(sched, S, 1);
 }
 
 static void report(nh_task *t, const char *msg)
@@ -168,11 +174,8 @@ static void finish(nh_task *t, int state)
     lua_pop(S, 1);
     t->co = NULL;
     t->state = state;
-    if (t->prev) t->prev->next = t->next; else live_head = t->next;
-    if (t->next) t->next->prev = t->prev;
-    t->prev = t->next = NULL;
     nh_queue_wake_all(&t->joiners, NH_WAKE_READY);
-    luaL_unref(S, LUA_REGISTRYINDEX, t->anchor);
+    luaL_unref(S, LIVE, t->anchor);
     t->anchor = LUA_NOREF;
     if (--live_count == 0)
         nh_queue_wake_all(&all_done, NH_WAKE_READY);
@@ -190,7 +193,7 @@ static void resume(nh_task *t)
     int nres, nargs = 0;
     if (t->state == T_NEW) {
         t->state = T_LIVE;
-        nargs = t->nargs;
+        nargs = lua_gettop(co) - 1;   /* the function and its arguments */
     }
     t->yielded = 0;
     t->running = 1;
@@ -203,8 +206,7 @@ static void resume(nh_task *t)
         return;
     }
     lua_State *S = sched;
-    int anchor = t->anchor;
-    lua_rawgeti(S, LUA_REGISTRYINDEX, anchor);   /* keep t alive through finish */
+    push_task(S, t);   /* keep t alive through finish */
     if (rc == LUA_OK) {
         lua_createtable(S, nres, 1);
         lua_xmove(co, S, nres);
@@ -239,7 +241,7 @@ static int l_spawn(lua_State *L)
     nh_task *t = lua_newuserdatauv(L, sizeof *t, 1);
     memset(t, 0, sizeof *t);
     t->anchor = LUA_NOREF;
-    nh_waiter_init(&t->w, nh_loop(), task_wake);
+    nh_waiter_init(&t->w, task_wake);
     luaL_setmetatable(L, NH_TASK);
     lua_State *co = lua_newthread(L);
     lua_setiuservalue(L, n + 1, 1);
@@ -248,13 +250,9 @@ static int l_spawn(lua_State *L)
     for (int i = 1; i <= n; i++)
         lua_pushvalue(L, i);
     lua_xmove(L, co, n);
-    t->nargs = n - 1;
     lua_pushvalue(L, n + 1);
-    t->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
-    t->next = live_head;
-    if (live_head)
-        live_head->prev = t;
-    live_head = t;
+    lua_xmove(L, sched, 1);
+    t->anchor = luaL_ref(sched, LIVE);
     live_count++;
     reschedule(t);
     return 1;
@@ -327,7 +325,7 @@ static int cancel(lua_State *L, nh_task *t)
         return luaL_error(L, "cannot cancel a running task");
     nh_wait_cancel(&t->w);
     lua_State *S = sched;
-    lua_rawgeti(S, LUA_REGISTRYINDEX, t->anchor);
+    push_task(S, t);
     if (lua_resetthread(t->co) != LUA_OK)
         report(t, lua_tostring(t->co, -1));
     lua_pushliteral(S, "cancelled");
@@ -361,7 +359,7 @@ static int l_task_tostring(lua_State *L)
 static int l_task_gc(lua_State *L)
 {
     nh_task *t = check_task(L, 1);
-    nh_wait_cancel(&t->w);
+    nh_waiter_free(&t->w);
     return 0;
 }
 
@@ -428,7 +426,7 @@ static int l_running(lua_State *L)
 {
     nh_task *t = *(nh_task **)lua_getextraspace(L);
     if (t && t->co == L)
-        lua_rawgeti(L, LUA_REGISTRYINDEX, t->anchor);
+        push_task(L, t);
     else
         lua_pushnil(L);
     return 1;
@@ -444,12 +442,23 @@ static int l_live_tasks(lua_State *L)
 static int l_cancel_all(lua_State *L)
 {
     int n = 0;
-    nh_task *t = live_head;
-    while (t) {
-        nh_task *next = t->next;
+    /* Collect first: cancelling changes the live table. */
+    lua_newtable(L);
+    lua_pushnil(sched);
+    while (lua_next(sched, LIVE)) {
+        if (lua_type(sched, -1) == LUA_TUSERDATA) {
+            lua_xmove(sched, L, 1);
+            lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+        } else {
+            lua_pop(sched, 1);
+        }
+    }
+    for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, -1); i++) {
+        lua_rawgeti(L, -1, i);
+        nh_task *t = lua_touserdata(L, -1);
         if (!t->running)
             n += cancel(L, t);
-        t = next;
+        lua_pop(L, 1);
     }
     lua_pushinteger(L, n);
     return 1;
@@ -496,6 +505,7 @@ void nh_task_open(lua_State *L)
     if (!sched) {
         sched = lua_newthread(L);
         lua_setfield(L, LUA_REGISTRYINDEX, "netharness.scheduler");
+        lua_newtable(sched);   /* LIVE */
     }
     luaL_newmetatable(L, NH_TASK);
     luaL_setfuncs(L, meta, 0);

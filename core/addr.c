@@ -109,7 +109,6 @@ static void set4(nh_addr *out, const struct in_addr *ip, int port)
     out->u.in4.sin_family = AF_INET;
     out->u.in4.sin_port = htons((uint16_t)port);
     out->u.in4.sin_addr = *ip;
-    out->len = sizeof out->u.in4;
 }
 
 static void set6(nh_addr *out, const struct in6_addr *ip, int port, uint32_t scope)
@@ -119,7 +118,6 @@ static void set6(nh_addr *out, const struct in6_addr *ip, int port, uint32_t sco
     out->u.in6.sin6_port = htons((uint16_t)port);
     out->u.in6.sin6_addr = *ip;
     out->u.in6.sin6_scope_id = scope;
-    out->len = sizeof out->u.in6;
 }
 
 /* "fe80::1%eth0" or "fe80::1%2": numeric IPv6 with a zone. */
@@ -272,8 +270,8 @@ int nh_addr_for_family(const nh_addr *a, int family, nh_addr *out)
 void nh_addr_from_sockaddr(nh_addr *a, const struct sockaddr *sa, socklen_t len)
 {
     memset(a, 0, sizeof *a);
-    if (len > (socklen_t)sizeof a->u)
-        len = (socklen_t)sizeof a->u;
-    memcpy(&a->u, sa, len);
-    a->len = len;
+    if (len >= (socklen_t)sizeof a->u.in4 && sa->sa_family == AF_INET)
+        memcpy(&a->u.in4, sa, sizeof a->u.in4);
+    else if (len >= (socklen_t)sizeof a->u.in6 && sa->sa_family == AF_INET6)
+        memcpy(&a->u.in6, sa, sizeof a->u.in6);
 }

@@ -16,14 +16,21 @@
 
 enum nh_net { NH_UDP, NH_UDP4, NH_UDP6, NH_TCP, NH_TCP4, NH_TCP6, NH_NET_COUNT };
 
+/* An IPv4 or IPv6 address with its port; family AF_UNSPEC for none. Its length
+ * follows from the family (nh_addr_len), so it takes 28 bytes, not 32. */
 typedef struct nh_addr {
     union {
         struct sockaddr sa;
         struct sockaddr_in in4;
         struct sockaddr_in6 in6;
     } u;
-    socklen_t len;
 } nh_addr;
+
+static inline socklen_t nh_addr_len(const nh_addr *a)
+{
+    return a->u.sa.sa_family == AF_INET ? (socklen_t)sizeof a->u.in4
+         : a->u.sa.sa_family == AF_INET6 ? (socklen_t)sizeof a->u.in6 : 0;
+}
 
 /* Longest text nh_addr_format writes, with its NUL: "[v6%zone]:65535". */
 #define NH_ADDR_STRLEN (INET6_ADDRSTRLEN + 16 + 10)

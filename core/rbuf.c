@@ -7,33 +7,38 @@
 /* One process-wide area: the event loop runs one callback at a time. */
 static char scratch[NH_RBUF_SCRATCH];
 
-void nh_rbuf_init(nh_rbuf *b)
+static void empty(nh_rbuf *b)
 {
     b->data = NULL;
     b->start = b->end = b->cap = 0;
-    b->borrowed = 0;
+}
+
+void nh_rbuf_init(nh_rbuf *b)
+{
+    empty(b);
+    b->limit = 0;
 }
 
 void nh_rbuf_free(nh_rbuf *b)
 {
-    if (!b->borrowed)
+    if (b->cap)
         free(b->data);
-    nh_rbuf_init(b);
+    empty(b);
 }
 
 /* Make room for at least `room` more bytes after end, in own memory. */
 static int reserve(nh_rbuf *b, size_t room)
 {
     size_t len = nh_rbuf_len(b);
-    if (!b->borrowed && b->data && b->cap - b->end >= room)
+    if (b->cap && b->cap - b->end >= room)
         return 0;
-    if (!b->borrowed && b->data && b->start > 0 && b->cap - len >= room) {
+    if (b->cap && b->start > 0 && b->cap - len >= room) {
         memmove(b->data, b->data + b->start, len);
         b->start = 0;
-        b->end = len;
+        b->end = (uint32_t)len;
         return 0;
     }
-    if (room > ((size_t)-1) / 4 - len)
+    if (room > NH_RBUF_MAX - len)
         return -1;
     size_t need = len + room, cap = b->cap ? b->cap : 4096;
     while (cap < need)
@@ -43,13 +48,12 @@ static int reserve(nh_rbuf *b, size_t room)
         return -1;
     if (len)
         memcpy(p, b->data + b->start, len);
-    if (!b->borrowed)
+    if (b->cap)
         free(b->data);
     b->data = p;
-    b->cap = cap;
+    b->cap = (uint32_t)cap;
     b->start = 0;
-    b->end = len;
-    b->borrowed = 0;
+    b->end = (uint32_t)len;
     return 0;
 }
 
@@ -61,17 +65,16 @@ ssize_t nh_rbuf_fill(nh_rbuf *b, nh_read_fn fn, void *ctx, size_t want)
         size_t len = want && want < NH_RBUF_SCRATCH ? want : NH_RBUF_SCRATCH;
         n = fn(ctx, scratch, len);
         if (n > 0) {
-            b->data = scratch;
-            b->borrowed = 1;
+            b->data = scratch;   /* cap 0: borrowed */
             b->start = 0;
-            b->end = (size_t)n;
+            b->end = (uint32_t)n;
         }
         return n;
     }
     /* Grow with what arrives, not with what was asked for: a read of n bytes
      * must not allocate n before the peer has sent them. */
     size_t room = want && want < NH_RBUF_SCRATCH * 4 ? want : 16384;
-    if (!b->borrowed && want > room && b->cap - b->end > room)
+    if (b->cap && want > room && b->cap - b->end > room)
         room = b->cap - b->end;
     if (reserve(b, room) < 0) {
         errno = ENOMEM;
@@ -82,7 +85,7 @@ ssize_t nh_rbuf_fill(nh_rbuf *b, nh_read_fn fn, void *ctx, size_t want)
         space = want;
     n = fn(ctx, b->data + b->end, space);
     if (n > 0)
-        b->end += (size_t)n;
+        b->end += (uint32_t)n;
     return n;
 }
 
@@ -104,10 +107,10 @@ size_t nh_rbuf_find(const nh_rbuf *b, const char *delim, size_t dlen, size_t fro
 
 void nh_rbuf_consume(nh_rbuf *b, size_t n)
 {
-    b->start += n;
+    b->start += (uint32_t)n;
     if (b->start >= b->end) {
-        if (b->borrowed)
-            nh_rbuf_init(b);
+        if (nh_rbuf_borrowed(b))
+            empty(b);
         else
             b->start = b->end = 0;
     }
@@ -115,14 +118,14 @@ void nh_rbuf_consume(nh_rbuf *b, size_t n)
 
 int nh_rbuf_settle(nh_rbuf *b)
 {
-    if (!b->borrowed)
+    if (!nh_rbuf_borrowed(b))
         return 0;
     if (nh_rbuf_len(b) == 0) {
-        nh_rbuf_init(b);
+        empty(b);
         return 0;
     }
     if (reserve(b, 0) < 0) {
-        nh_rbuf_init(b);
+        empty(b);
         return -1;
     }
     return 0;

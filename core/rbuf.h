@@ -11,6 +11,7 @@
 #define NH_RBUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Read up to len bytes: >0 bytes read, 0 end of stream, -1 error with errno set
@@ -18,23 +19,27 @@
 typedef ssize_t (*nh_read_fn)(void *ctx, char *buf, size_t len);
 
 typedef struct nh_rbuf {
-    char *data;       /* own memory, or the shared scratch area */
-    size_t start;     /* first unconsumed byte */
-    size_t end;       /* one past the last buffered byte */
-    size_t cap;       /* capacity of own memory (0 when borrowing or empty) */
-    int borrowed;     /* data is the scratch area */
-} nh_rbuf;            /* 40 bytes; idle connections keep no more (data is NULL) */
+    char *data;       /* own memory, the shared scratch area (cap 0), or NULL */
+    uint32_t start;   /* first unconsumed byte */
+    uint32_t end;     /* one past the last buffered byte */
+    uint32_t cap;     /* capacity of own memory (0 when borrowing or empty) */
+    uint32_t limit;   /* the owner's longest line; the buffer itself ignores it */
+} nh_rbuf;            /* 24 bytes; idle connections keep no more (data is NULL) */
 
 #define NH_RBUF_SCRATCH (64 * 1024)
+#define NH_RBUF_MAX (UINT32_MAX / 2 + 1)   /* most a buffer holds: 2 GiB */
 
-void nh_rbuf_init(nh_rbuf *b);
-void nh_rbuf_free(nh_rbuf *b);
+static inline int nh_rbuf_borrowed(const nh_rbuf *b) { return b->data && !b->cap; }
+
+void nh_rbuf_init(nh_rbuf *b);   /* empty, limit 0 */
+void nh_rbuf_free(nh_rbuf *b);   /* empty again; the limit stays */
 
 static inline size_t nh_rbuf_len(const nh_rbuf *b) { return b->end - b->start; }
 static inline const char *nh_rbuf_peek(const nh_rbuf *b) { return b->data + b->start; }
 
 /* Read once more from fn, appending at most `want` bytes (0: as much as fits).
- * Returns what fn returned. Returns -1 with errno ENOMEM if memory runs out. */
+ * Returns what fn returned. Returns -1 with errno ENOMEM if memory runs out or
+ * the buffer would pass NH_RBUF_MAX. */
 ssize_t nh_rbuf_fill(nh_rbuf *b, nh_read_fn fn, void *ctx, size_t want);
 
 /* Offset just past the first occurrence of delim at or after offset `from`

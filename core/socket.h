@@ -29,18 +29,18 @@ typedef struct nh_side {
 
 typedef struct nh_socket {
     int fd;               /* -1 when closed or not yet open */
-    unsigned net : 8;     /* enum nh_net */
-    unsigned rcvtimeo_ms : 24; /* SO_RCVTIMEO as last set (at most an hour), 0 for none */
-    struct ev_loop *loop;
+    unsigned net : 3;     /* enum nh_net */
+    unsigned rcvtimeo_ms : 22; /* SO_RCVTIMEO as last set (at most an hour), 0 for none */
+    unsigned read_waits : 7; /* for the owner: reads in a row that had to wait */
     nh_side rd;
     nh_side *wr;          /* made on first use: most connections never wait to
                            * write, and an idle one should cost little memory */
     nh_rbuf rbuf;
-    nh_addr laddr, raddr; /* raddr.len == 0: not connected */
-} nh_socket;
+    nh_addr laddr, raddr; /* raddr's family AF_UNSPEC: not connected */
+} nh_socket;              /* 160 bytes: a server holds one per idle connection */
 
 /* A socket starts closed (fd -1), so a failed open leaves it consistent. */
-void nh_socket_init(nh_socket *s, struct ev_loop *loop, int net);
+void nh_socket_init(nh_socket *s, int net);
 
 /* socket(2) + bind(2) (+ listen(2) for streams): a listener or a packet conn.
  * backlog < 0 means the system's maximum. */

@@ -6,11 +6,15 @@
  * woken exactly once: by readiness, by its deadline passing, by the socket being
  * closed, or by cancellation. The waiter does not know what it belongs to; the
  * owner supplies a wake function (the Lua bindings resume a coroutine or set a
- * flag). A waiter embeds its own ev_timer, so a deadline costs no allocation.
+ * flag).
+ *
+ * A waiter is small because thousands of idle connections each hold one: its
+ * deadline timer is made on the first deadline (or lent by the owner), and a
+ * queue is one pointer.
  *
  * Wakes that do not come from the loop's own callbacks (close, a task finishing,
- * a deadline moved into the past) are fed into the loop as pending events and
- * delivered from there, so a wake never runs a coroutine inside another one.
+ * a deadline moved into the past) go to the loop's ready list, which the loop
+ * delivers from a fed event, so a wake never runs a coroutine inside another.
  */
 #ifndef NH_WAIT_H
 #define NH_WAIT_H
@@ -21,35 +25,48 @@ enum nh_wake {
     NH_WAKE_READY = 0,    /* the awaited thing may be possible now: retry it */
     NH_WAKE_TIMEOUT,      /* the deadline passed */
     NH_WAKE_CLOSED,       /* the socket was closed under the waiter */
-    NH_WAKE_CANCELLED     /* the waiter's owner gave up */
+    NH_WAKE_CANCELLED,    /* the waiter's owner gave up */
+    NH_WAKE_NOMEM         /* no memory for the deadline's timer */
 };
+
+/* netharness runs on libev's default loop, one per process, so that waiters
+ * and sockets need not each carry a pointer to it. */
+#define NH_LOOP EV_DEFAULT_UC
 
 typedef struct nh_waiter nh_waiter;
 typedef struct nh_queue nh_queue;
 typedef void (*nh_wake_fn)(nh_waiter *w, int status);
 
 struct nh_waiter {
-    ev_timer timer;        /* the deadline; also carries fed wakes (EV_CUSTOM) */
-    struct ev_loop *loop;
-    nh_queue *queue;       /* NULL while not queued */
+    ev_timer *timer;       /* the deadline: NULL until one is needed */
+    nh_queue *queue;       /* the queue it waits in, or the loop's ready list */
     nh_waiter *prev, *next;
     nh_wake_fn wake;
     double call_deadline;  /* a per-call limit that a moved socket deadline keeps */
-    int status;            /* the status of a fed wake */
-    int armed;             /* waiting: a wake will come exactly once */
+    unsigned char status;  /* the status of a wake on the ready list */
+    unsigned char armed;   /* waiting: a wake will come exactly once */
+    unsigned char lent;    /* timer belongs to the owner, not to the waiter */
 };
 
+/* Waiters in arrival order: head->prev is the tail, the tail's next is NULL. */
 struct nh_queue {
-    nh_waiter *head, *tail;
+    nh_waiter *head;
 };
 
 /* Monotonic seconds: the clock of deadlines and netharness.now(). */
 double nh_now(void);
 
-void nh_waiter_init(nh_waiter *w, struct ev_loop *loop, nh_wake_fn wake);
+void nh_waiter_init(nh_waiter *w, nh_wake_fn wake);
+
+/* Give w a timer of the owner's (a waiter on the C stack need not allocate). */
+void nh_waiter_lend_timer(nh_waiter *w, ev_timer *timer);
+
+/* Cancel and release what the waiter made (its timer). */
+void nh_waiter_free(nh_waiter *w);
 
 /* Park w at the tail of q (q may be NULL: a plain sleep) until a wake; deadline
- * is absolute on nh_now()'s clock, or 0 for none. */
+ * is absolute on nh_now()'s clock, or 0 for none. Without memory for the
+ * deadline's timer the wake is NH_WAKE_NOMEM. */
 void nh_wait(nh_waiter *w, nh_queue *q, double deadline);
 
 /* Move the deadline of a parked waiter. A deadline already past wakes it. */
@@ -58,7 +75,8 @@ void nh_wait_set_deadline(nh_waiter *w, double deadline);
 /* Stop waiting without a wake (the owner is going away). */
 void nh_wait_cancel(nh_waiter *w);
 
-/* Wake through the loop, not from here: for wakes from outside a callback. */
+/* Wake through the loop, not from here: for wakes from outside a callback.
+ * The waiter leaves its queue now and waits on the loop's ready list. */
 void nh_wake_later(nh_waiter *w, int status);
 
 /* Wake the first waiter of q now; returns 0 when q was empty. Only for callers
@@ -68,8 +86,6 @@ int nh_queue_wake_first(nh_queue *q, int status);
 /* Wake every waiter of q through the loop. */
 void nh_queue_wake_all(nh_queue *q, int status);
 
-/* Re-apply a deadline to every waiter of q. */
-void nh_queue_set_deadline(nh_queue *q, double deadline);
 
 static inline int nh_queue_empty(const nh_queue *q) { return q->head == 0; }
 

@@ -119,6 +119,24 @@ describe("tasks", function()
     end)
   end)
 
+  it("starts tasks in the order they were spawned and wakes joiners in the order they waited", function()
+    S.run(function()
+      local log = {}
+      local tasks = {}
+      for i = 1, 5 do tasks[i] = nh.spawn(function() log[#log + 1] = "start" .. i end) end
+      assert(nh.wait_all(tasks, 1))
+      assert.are.equal("start1 start2 start3 start4 start5", table.concat(log, " "))
+      log = {}
+      local gate = nh.spawn(function() nh.sleep(0.02) end)
+      local joiners = {}
+      for i = 1, 4 do
+        joiners[i] = nh.spawn(function() assert(gate:wait(1)); log[#log + 1] = "woke" .. i end)
+      end
+      assert(nh.wait_all(joiners, 1))
+      assert.are.equal("woke1 woke2 woke3 woke4", table.concat(log, " "))
+    end)
+  end)
+
   it("times out waiting for a task, then cancels it, closing its <close> variables", function()
     S.run(function()
       local closed = false

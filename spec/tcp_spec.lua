@@ -378,6 +378,49 @@ describe("TCP", function()
       end)
     end)
 
+    it("wakes every task reading one connection: by a deadline moved into the past, and by close", function()
+      S.run(function()
+        local c, s, ln = pair()
+        local function readers(n)
+          local ts = {}
+          for i = 1, n do ts[i] = nh.spawn(function() return s:read(10, 2) end) end
+          nh.sleep(0.02)   -- all of them parked in read
+          return ts
+        end
+        local ts = readers(4)
+        s:set_read_deadline(nh.now() - 1)
+        for i = 1, 4 do
+          local ok, data, err = ts[i]:wait(1)
+          assert.is_true(ok)
+          assert.is_nil(data)
+          assert.is_true(err.timeout)
+        end
+        s:set_read_deadline(nil)
+        -- one reader gets the data, the others go on waiting until close
+        ts = readers(3)
+        assert(c:write("x"))
+        nh.sleep(0.02)
+        ts[4] = nh.spawn(function() return s:read(10, 2) end)
+        nh.sleep(0.02)
+        s:close()
+        local got, closed = 0, 0
+        for i = 1, 4 do
+          local ok, data, err = ts[i]:wait(1)
+          assert.is_true(ok)
+          if data then
+            assert.are.equal("x", data)
+            got = got + 1
+          else
+            assert.is_true(err.closed)
+            closed = closed + 1
+          end
+        end
+        assert.are.equal(1, got)
+        assert.are.equal(3, closed)
+        c:close(); ln:close()
+      end)
+    end)
+
     it("times out a write to a peer that does not read, reporting what was written", function()
       S.run(function()
         local c, s, ln = pair()

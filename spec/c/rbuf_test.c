@@ -85,10 +85,10 @@ static void test_empty_buffer_owns_nothing(void)
     nh_rbuf b;
     nh_rbuf_init(&b);
     CHECK(nh_rbuf_fill(&b, script_read, &s, 0) == 6);
-    CHECK(b.borrowed == 1 && b.cap == 0);
+    CHECK(nh_rbuf_borrowed(&b) && b.cap == 0);
     nh_rbuf_consume(&b, 2);
     CHECK(nh_rbuf_settle(&b) == 0);
-    CHECK(b.borrowed == 0 && b.cap > 0);
+    CHECK(!nh_rbuf_borrowed(&b) && b.cap > 0);
     CHECK(nh_rbuf_len(&b) == 4 && memcmp(nh_rbuf_peek(&b), "cdef", 4) == 0);
     nh_rbuf_consume(&b, 4);
     CHECK(nh_rbuf_fill(&b, script_read, &s, 0) == 0);   /* EOF: memory released */
@@ -146,7 +146,7 @@ static void test_large_want_grows_with_data(void)
     script t = {"abcdefgh", 8, 0, 4, 0};
     nh_rbuf_init(&b);
     CHECK(nh_rbuf_fill(&b, script_read, &t, (size_t)1 << 40) == 4);
-    CHECK(b.borrowed == 1);
+    CHECK(nh_rbuf_borrowed(&b));
     CHECK(nh_rbuf_fill(&b, script_read, &t, (size_t)1 << 40) == 4);
     CHECK(b.cap <= 65536);
     CHECK(nh_rbuf_len(&b) == 8 && memcmp(nh_rbuf_peek(&b), "abcdefgh", 8) == 0);
