@@ -464,14 +464,14 @@ for _, case in ipairs(results) do
   local ours = stats(case.runs.ours, "value")
   local ref_runs = case.runs.ref
   local ref = stats(ref_runs, "value")
-  local ratio, met, target_text, of_medians
+  local ratio, met, target_text, of_medians, per_rep
   if case.absolute then
     met = ours and ours.median <= case.target
     target_text = "<= " .. case.target
   else
     -- The pair measured side by side in each repetition shares the machine's
     -- drift; its ratio is the figure, the median over the repetitions.
-    local per_rep = paired(case.runs.ours, ref_runs)
+    per_rep = paired(case.runs.ours, ref_runs)
     ratio = per_rep and per_rep.median
     of_medians = ours and ref and ours.median / ref.median
     met = ratio and ratio >= case.target
@@ -482,8 +482,8 @@ for _, case in ipairs(results) do
   local entry = { case = case.id, name = case.name, unit = case.unit, ours = ours, reference = ref,
     ratio = ratio, ratio_of_medians = of_medians, target = case.target, met = met or false, runs = case.runs }
   if not case.absolute then
-    entry.paired_ratio = paired(case.runs.ours, ref_runs)
-    if entry.paired_ratio then
+    entry.paired_ratio = per_rep
+    if per_rep then
       print(string.format("  %-48s %s; ratio of the medians %s", "  ratio per repetition: median (min-max)",
         span(entry.paired_ratio), of_medians and string.format("%.2f", of_medians) or "-"))
     end
