@@ -415,6 +415,45 @@ describe("HTTP wire format", function()
       end)
     end)
 
+    it("make url and headers on first use, each message its own, and show them to pairs", function()
+      S.run(function()
+        local head = "GET /lazy?x=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n"
+        local s = fed(string.rep(head, 5))
+        local reqs = {}
+        for i = 1, 5 do reqs[i] = assert(http.read_request(s)) end
+        s:close()
+        local a, b, c = reqs[3], reqs[4], reqs[5]
+        assert.is_nil(rawget(a, "url"))
+        assert.is_nil(rawget(a, "headers"))
+        local keys = {}
+        for k in pairs(a) do keys[k] = true end
+        assert.is_true(keys.url and keys.headers and keys.method and true)
+        assert.are.equal("/lazy", b.url.path)
+        assert.are.equal("x=1", b.url.query)
+        assert.are_not.equal(a.url, b.url)
+        assert.are_not.equal(a.headers, b.headers)
+        assert.are.equal(b.url, b.url)
+        b.url.path = "/moved"
+        assert.are.equal("/moved", b.url.path)
+        assert.are.equal("/lazy", c.url.path)
+        local own = http.new_header{ ["X-Own"] = "o" }
+        c.headers = own
+        assert.are.equal(own, c.headers)
+        assert.are.equal("1", b.headers:get("X-A"))
+        assert.are.equal("netharness.http.Request", getmetatable(c).__name)
+        assert.are.equal("function", type(c.write))
+        assert.are.equal(http.dump_request(reqs[1], true), http.dump_request(a, true))
+        local raw = "HTTP/1.1 200 OK\r\nX-B: 2\r\nContent-Length: 2\r\n\r\nok"
+        local r1, r2, r3 = assert(read_res(raw)), assert(read_res(raw)), assert(read_res(raw))
+        assert.is_nil(rawget(r3, "headers"))
+        assert.are.equal("2", r3.headers:get("X-B"))
+        r3.headers:set("X-B", "3")
+        assert.are.equal("2", assert(read_res(raw)).headers:get("X-B"))
+        assert.are.equal("netharness.http.Response", getmetatable(r3).__name)
+        assert.are.equal(http.dump_response(r1, true), http.dump_response(r2, true))
+      end)
+    end)
+
     it("still meet the limits of each call", function()
       S.run(function()
         local head = "GET /limits HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-B: " .. string.rep("b", 100) .. "\r\n\r\n"

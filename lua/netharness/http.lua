@@ -34,18 +34,10 @@ local M = {
   new_client = client.new,
 }
 
--- Messages read from the wire can be written again, as in Go.
-function M.read_request(conn, opts)
-  local req, err = wire.read_request(conn, opts)
-  if req then setmetatable(req, format.Request) end
-  return req, err
-end
-
-function M.read_response(conn, req, opts)
-  local res, err = wire.read_response(conn, req, opts)
-  if res then setmetatable(res, format.Response) end
-  return res, err
-end
+-- Messages read from the wire can be written again, as in Go (they are
+-- of the classes format.Request and format.Response).
+M.read_request = wire.read_request
+M.read_response = wire.read_response
 
 local default_client = client.new()
 M.default_client = default_client

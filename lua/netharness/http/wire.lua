@@ -12,7 +12,9 @@
 -- 400, 413, 414, 431, 501, 505), `code` and `message`.
 local net = require "netharness"
 local Header = require "netharness.http.header"
+local format = require "netharness.http.format"
 local add_string = Header.add_string
+local Request, Response = format.Request, format.Response
 
 local lower = string.lower
 
@@ -462,30 +464,61 @@ local function parse_request_head(block, opts)
   return req, frame, pos, count
 end
 
+local function copy_url(u)
+  return { raw = u.raw, path = u.path, query = u.query, scheme = u.scheme, host = u.host }
+end
+
+-- The class of messages built from template t: like `class`, but a
+-- message's url and headers are made from t when first looked at (a server
+-- that answers without reading them, or a load generator that counts
+-- statuses, makes one table a message instead of three). pairs() makes them
+-- first, so a message shows every field; rawget and next see only what was
+-- made.
+local function lazy_class(class, t)
+  local mt = { __name = class.__name }
+  function mt.__index(msg, k)
+    local v
+    if k == "headers" then
+      v = Header.shared(t.names, t.n, t.values)
+    elseif k == "url" and t.url then
+      v = copy_url(t.url)
+    else
+      return class[k]
+    end
+    rawset(msg, k, v)
+    return v
+  end
+  function mt.__pairs(msg)
+    local _ = msg.headers
+    _ = msg.url
+    return next, msg, nil
+  end
+  return mt
+end
+
 -- What a request's head gave, to build the next request with that head from.
 local function request_template(block, req, frame, pos, count, expect)
-  local h, u = req.headers, req.url
-  return {
+  local h = req.headers
+  local t = {
     method = req.method, target = req.target, proto = req.proto, minor = req.proto_minor,
-    url = { raw = u.raw, path = u.path, query = u.query, scheme = u.scheme, host = u.host },
+    url = copy_url(req.url),
     names = { table.unpack(h, 1, #h) }, n = #h, values = Header.share(h),
     host = req.host, content_length = req.content_length, chunked = req.transfer_encoding ~= nil,
     close = req.close, frame = frame,
     expect = expect,
     line_length = line_length(block, pos), fields_length = #block - pos + 1, count = count,
   }
+  t.class = lazy_class(Request, t)
+  return t
 end
 
 local function request_from(t)
-  local u = t.url
-  return {
-    method = t.method, target = t.target,
-    url = { raw = u.raw, path = u.path, query = u.query, scheme = u.scheme, host = u.host },
-    proto = t.proto, proto_major = 1, proto_minor = t.minor,
-    headers = Header.shared(t.names, t.n, t.values),
+  return setmetatable({
+    method = t.method, target = t.target, url = nil,
+    proto = t.proto, proto_major = 1, proto_minor = t.minor, headers = nil,
     host = t.host, content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
     close = t.close, body = nil, remote_addr = nil,
-  }
+  }, t.class)
 end
 
 -- Read one request: like Go's http.ReadRequest, and the body too.
@@ -504,6 +537,7 @@ function M.read_request(conn, opts)
     local pos, count
     req, frame, pos, count = parse_request_head(block, opts)
     if not req then return nil, frame end
+    setmetatable(req, Request)
     expect = expects_continue(req)
     if t then
       request_heads.heads[block] = request_template(block, req, frame, pos, count, expect)
@@ -572,7 +606,7 @@ end
 
 local function response_template(block, res, frame, pos, count, is_head)
   local h = res.headers
-  return {
+  local t = {
     proto = res.proto, major = res.proto_major, minor = res.proto_minor,
     status_code = res.status_code, status = res.status, reason = res.reason,
     names = { table.unpack(h, 1, #h) }, n = #h, values = Header.share(h),
@@ -580,16 +614,18 @@ local function response_template(block, res, frame, pos, count, is_head)
     close = res.close, frame = frame, is_head = is_head,
     fields_length = #block - pos + 1, count = count,
   }
+  t.class = lazy_class(Response, t)
+  return t
 end
 
 local function response_from(t, req)
-  return {
+  return setmetatable({
     proto = t.proto, proto_major = t.major, proto_minor = t.minor,
     status_code = t.status_code, status = t.status, reason = t.reason,
-    request = req, headers = Header.shared(t.names, t.n, t.values),
+    request = req, headers = nil,
     content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
     close = t.close, body = nil,
-  }
+  }, t.class)
 end
 
 -- Read one response to `req` (its method matters: HEAD has no body), like
@@ -609,6 +645,7 @@ function M.read_response(conn, req, opts)
     local pos, count
     res, frame, pos, count = parse_response_head(block, opts, req, method)
     if not res then return nil, frame end
+    setmetatable(res, Response)
     if t then
       response_heads.heads[block] = response_template(block, res, frame, pos, count, is_head)
     else
