@@ -40,11 +40,11 @@ static void take(lua_State *L, nh_rbuf *b, size_t n, size_t keep)
     nh_rbuf_consume(b, n);
 }
 
-static int buffer_full(lua_State *L, nh_lsock *ls, const char *what)
+static int buffer_full(lua_State *L, nh_lsock *ls, const char *what, size_t limit)
 {
     lua_pushnil(L);
     nh_push_operror(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), NH_ERR_TEXT,
-                    lua_pushfstring(L, "buffer full: no %s within %d bytes", what, (int)ls->s.rbuf.limit),
+                    lua_pushfstring(L, "buffer full: no %s within %d bytes", what, (int)limit),
                     0, "EBUFFULL");
     lua_remove(L, -2);
     return 2;
@@ -99,17 +99,20 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
         take(L, b, n, n);
         return 1;
     }
-    case M_BLOCK:
+    case M_BLOCK: {
+        /* slot 2: this call's own limit, or nil for the connection's */
+        size_t limit = lua_isinteger(L, 2) ? (size_t)lua_tointeger(L, 2) : ls->s.rbuf.limit;
         at = find_blank_line(b, *scanned);
-        if (at && at <= ls->s.rbuf.limit) {
+        if (at && at <= limit) {
             nh_push_recent(L, nh_rbuf_peek(b), at);
             nh_rbuf_consume(b, at);
             return 1;
         }
         *scanned = len;
-        if (at || len >= ls->s.rbuf.limit)
-            return buffer_full(L, ls, "end of header block");
+        if (at || len >= limit)
+            return buffer_full(L, ls, "end of header block", limit);
         return 0;
+    }
     default: {
         size_t dlen;
         const char *delim = mode == M_LINE ? "\n" : lua_tolstring(L, 2, &dlen);
@@ -129,7 +132,7 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
         *scanned = len;
         /* Past the limit whether or not the delimiter came in the same read. */
         if (at || len >= ls->s.rbuf.limit)
-            return buffer_full(L, ls, mode == M_LINE ? "end of line" : "delimiter");
+            return buffer_full(L, ls, mode == M_LINE ? "end of line" : "delimiter", ls->s.rbuf.limit);
         return 0;
     }
     }
@@ -312,12 +315,22 @@ static int l_read_until(lua_State *L)
     return start_read(L, M_UNTIL);
 }
 
-/* conn:read_header_block([timeout]) -> the lines up to and including the first
- * empty one (CRLF CRLF or LF LF), as HTTP, RTSP and SIP end a header block |
- * nil, err [, partial]. At most set_line_limit bytes. */
+/* conn:read_header_block([timeout [, max]]) -> the lines up to and including
+ * the first empty one (CRLF CRLF or LF LF), as HTTP, RTSP and SIP end a header
+ * block | nil, err [, partial]. At most max bytes (default: set_line_limit's);
+ * a parser passes its own limit with each call instead of setting it first. */
 static int l_read_header_block(lua_State *L)
 {
-    return start_read_timeout_only(L, "read_header_block", M_BLOCK);
+    check_tcp(L, "read_header_block");
+    if (!lua_isnoneornil(L, 3)) {
+        lua_Integer max = luaL_checkinteger(L, 3);
+        luaL_argcheck(L, max >= 1 && max <= INT32_MAX, 3, "max must be between 1 byte and 2 GiB");
+        lua_pushinteger(L, max);   /* (a float like 10.0 becomes the integer satisfy looks for) */
+        lua_replace(L, 3);
+    }
+    lua_settop(L, 3);
+    lua_rotate(L, 2, 1);   /* self, max, timeout */
+    return start_read(L, M_BLOCK);
 }
 
 /* conn:read_full(n [, timeout]) -> exactly n bytes | nil, err [, partial] */

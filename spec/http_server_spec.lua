@@ -63,6 +63,47 @@ describe("http.serve", function()
     end)
   end)
 
+  it("sends the bytes each answer calls for when answers repeat and change", function()
+    S.run(function()
+      local by_path = {
+        ["/a"] = function(_, res) res.body = "A" end,
+        ["/b"] = function(_, res) res.body = "BB" end,
+        ["/204"] = function(_, res) res.status_code, res.body = 204, "A" end,
+        ["/teapot"] = function() return 418, "A" end,
+        ["/reason"] = function(_, res) res.reason, res.body = "Fine", "A" end,
+        ["/hdr"] = function(_, res) res.headers:set("X-H", "1"); res.body = "A" end,
+      }
+      local ln, addr = start(function(req, res) return by_path[req.url.path](req, res) end)
+      local seq = {
+        { "GET", "/a", "1.1", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA" },
+        { "GET", "/a", "1.1", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA" },
+        { "HEAD", "/a", "1.1", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n" },
+        { "GET", "/a", "1.0", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\nA" },
+        { "GET", "/b", "1.1", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nBB" },
+        { "GET", "/204", "1.1", "HTTP/1.1 204 No Content\r\n\r\n" },
+        { "GET", "/204", "1.1", "HTTP/1.1 204 No Content\r\n\r\n" },
+        { "GET", "/teapot", "1.1", "HTTP/1.1 418 I'm a teapot\r\nContent-Length: 1\r\n\r\nA" },
+        { "GET", "/reason", "1.1", "HTTP/1.1 200 Fine\r\nContent-Length: 1\r\n\r\nA" },
+        { "GET", "/a", "1.1", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA" },
+        { "GET", "/hdr", "1.1", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX-H: 1\r\n\r\nA" },
+        { "GET", "/a", "1.1", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA" },
+      }
+      local c = assert(net.dial("tcp", addr, 2))
+      for i, step in ipairs(seq) do
+        local extra = step[3] == "1.0" and "Connection: keep-alive\r\n" or ""
+        assert(c:write(step[1] .. " " .. step[2] .. " HTTP/" .. step[3] .. "\r\nHost: t\r\n" .. extra .. "\r\n"))
+        local head = assert(c:read_header_block(2))
+        local want_head, want_body = step[4]:match("^(.-\r\n\r\n)(.*)$")
+        -- the Date line is the one part that may change between answers
+        local date = head:match("\r\n(Date: [^\r]*\r\n)")
+        assert.is_truthy(date, "answer " .. i)
+        assert.are.equal(want_head, (head:gsub("Date: [^\r]*\r\n", "")), "answer " .. i)
+        assert.are.equal(want_body, want_body == "" and "" or assert(c:read_full(#want_body, 2)), "answer " .. i)
+      end
+      c:close(); ln:close()
+    end)
+  end)
+
   it("closes after an HTTP/1.0 request unless it asks for keep-alive", function()
     S.run(function()
       local ln, addr = start(echo)

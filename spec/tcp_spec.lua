@@ -251,6 +251,28 @@ describe("TCP", function()
       end)
     end)
 
+    it("bounds one header block read by its own max, leaving the line limit as it was", function()
+      S.run(function()
+        local c, s, ln = pair()
+        assert(c:write("0123456789\r\n\r\nabc\r\n\r\n0123456789012\r\n"))
+        local block, err = s:read_header_block(2, 8)
+        assert.is_nil(block)
+        assert.are.equal("EBUFFULL", err.code)
+        assert.matches("within 8 bytes", tostring(err))
+        assert.are.equal("0123456789\r\n\r\n", s:read_header_block(2, 14.0)) -- exactly max
+        assert.are.equal("abc\r\n\r\n", s:read_header_block(2))             -- the default limit
+        s:set_line_limit(6)
+        assert.are.equal("EBUFFULL", select(2, s:read_line(2)).code)      -- set_line_limit still rules read_line
+        s:set_line_limit(64)
+        assert.are.equal("0123456789012", s:read_line(2))
+        for _, bad in ipairs({ 0, -1, 2 ^ 31, "x", 1.5 }) do
+          assert.has_error(function() s:read_header_block(1, bad) end)
+        end
+        assert.matches("max must be between 1 byte and 2 GiB", S.error_of(s.read_header_block, s, 1, 0))
+        c:close(); s:close(); ln:close()
+      end)
+    end)
+
     it("returns repeated header blocks byte for byte, however alike they are", function()
       S.run(function()
         local c, s, ln = pair()

@@ -30,8 +30,9 @@ end
 
 -- The "Date:" line is the same for a whole second: build it once per second.
 local date_second, date_line = -1, nil
+local os_time = os.time
 local function date_header()
-  local now = os.time()
+  local now = os_time()
   if now ~= date_second then
     date_second, date_line = now, os.date("!Date: %a, %d %b %Y %H:%M:%S GMT\r\n", now)
   end
@@ -59,27 +60,34 @@ local function length_line(n)
   return line
 end
 
-local last_line, last_length, last_body, last_date, last_answer
+-- The last answer that was plain (HTTP/1.1, kept alive, not to HEAD, no
+-- reason or headers of the handler's own, no Server line): a server under
+-- load answers alike, so while its code, body and second stay the same the
+-- same bytes go out again, found before anything else is looked at.
+local plain_code, plain_body, plain_second, plain_bytes
 
 -- The bytes of a server's answer. keep: leave the connection open after it.
 local function answer(req, res, keep, opts)
   local code = res.status_code or 200
-  local minor = (req and req.proto_minor == 0) and 0 or 1
   local body = res.body or ""
+  if keep and code == plain_code and body == plain_body and req.proto_minor ~= 0 and not res.reason
+    and rawget(res, "headers") == nil and req.method ~= "HEAD" and not opts.server_name
+    and os_time() == plain_second then
+    return plain_bytes
+  end
+  local minor = (req and req.proto_minor == 0) and 0 or 1
   local h = rawget(res, "headers") -- made only if the handler asked for it
   local line = status_line(minor, code, res.reason)
   local length = ""
   if code == 200 or format.body_allowed(code) then length = length_line(#body) else body = "" end
-  if req and req.method == "HEAD" then body = "" end
-  -- the common case, in one concatenation, and the same bytes again while
-  -- nothing in them changes (a server under load answers alike)
+  local head = req and req.method == "HEAD"
+  if head then body = "" end
   if keep and minor == 1 and not opts.server_name and (h == nil or h:count() == 0) then
-    local date = date_header()
-    if line ~= last_line or length ~= last_length or body ~= last_body or date ~= last_date then
-      last_line, last_length, last_body, last_date = line, length, body, date
-      last_answer = line .. length .. date .. "\r\n" .. body
+    local bytes = line .. length .. date_header() .. "\r\n" .. body
+    if h == nil and not res.reason and not head then
+      plain_code, plain_body, plain_second, plain_bytes = code, res.body or "", date_second, bytes
     end
-    return last_answer
+    return bytes
   end
   local out = { line, length }
   if not keep then
@@ -120,34 +128,28 @@ local function report(opts, req, msg)
   end
 end
 
--- Run the handler. It may fill in `res` (status_code, headers, body) or
--- return status, body [, headers table].
-local function handle(handler, req, res, opts)
-  local ok, status, body, headers = xpcall(handler, debug.traceback, req, res)
-  if not ok then
-    report(opts, req, status)
-    return error_answer(500, "Internal Server Error"), true
+-- What a handler returned (status, body [, headers table]), put into res.
+local function apply(res, status, body, headers)
+  res.status_code = status
+  if body ~= nil then res.body = tostring(body) end
+  if type(headers) == "table" then
+    local h = res.headers
+    for k, v in pairs(headers) do h:set(k, v) end
   end
-  if status ~= nil and type(status) == "number" then
-    res.status_code = status
-    if body ~= nil then res.body = tostring(body) end
-    if type(headers) == "table" then
-      local h = res.headers
-      for k, v in pairs(headers) do h:set(k, v) end
-    end
-  end
-  return res, false
 end
+
+local now, read_request, traceback = net.now, wire.read_request, debug.traceback
 
 local function serve_conn(conn, handler, opts, state)
   local read_opts = state.read_opts
   local remote = tostring(conn:remote_addr())
   local idle, read_timeout, write_timeout = option(opts, "idle_timeout"), option(opts, "read_timeout"),
     option(opts, "write_timeout")
+  -- The first request line may take the idle time; the rest of the request the read time.
+  local head_time = idle + read_timeout
   while true do
-    -- The first request line may take the idle time; the rest of the request the read time.
-    conn:set_read_deadline(net.now() + idle + read_timeout)
-    local req, err = wire.read_request(conn, read_opts)
+    conn:set_read_deadline(now() + head_time)
+    local req, err = read_request(conn, read_opts)
     if not req then
       if wire.is_http_error(err) then
         conn:write(answer(nil, error_answer(err.status, err.message), false, opts), write_timeout)
@@ -158,11 +160,18 @@ local function serve_conn(conn, handler, opts, state)
     -- (reason and close are there from the start: a missing field costs a call of __index)
     local res = setmetatable({ status_code = 200, body = "", request = req, reason = false, close = false },
       ServerResponse)
-    local failed
-    res, failed = handle(handler, req, res, opts)
-    local keep = not (req.close or failed or res.close or state.closing)
-    local ok = conn:write(answer(req, res, keep, opts), write_timeout)
-    if not ok or not keep then break end
+    -- The handler fills in res or returns status, body [, headers].
+    local ok, status, body, headers = xpcall(handler, traceback, req, res)
+    local keep
+    if ok then
+      if status ~= nil and type(status) == "number" then apply(res, status, body, headers) end
+      keep = not (req.close or res.close or state.closing)
+    else
+      report(opts, req, status)
+      res, keep = error_answer(500, "Internal Server Error"), false
+    end
+    local written = conn:write(answer(req, res, keep, opts), write_timeout)
+    if not written or not keep then break end
   end
   state.conns[conn] = nil
   conn:close()

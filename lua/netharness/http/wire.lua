@@ -129,8 +129,7 @@ local function read_head(conn, opts, what)
   local max_line, max_bytes, timeout = opts.max_line, opts.max_header_bytes, opts.timeout
   local block, err, partial
   for _ = 1, 4 do -- RFC 9112 2.2: ignore empty lines before the start line
-    conn:set_line_limit(max_line + 2 + max_bytes)
-    block, err, partial = conn:read_header_block(timeout)
+    block, err, partial = conn:read_header_block(timeout, max_line + 2 + max_bytes)
     if not block or (block ~= "\r\n" and block ~= "\n") then break end
   end
   if not block then
@@ -282,8 +281,7 @@ local function read_chunked(conn, opts, msg, what)
     parts[#parts + 1] = data:sub(1, size)
     total = total + size
   end
-  conn:set_line_limit(opts.max_header_bytes + 2)
-  local block, berr = conn:read_header_block(opts.timeout)
+  local block, berr = conn:read_header_block(opts.timeout, opts.max_header_bytes + 2)
   if not block then
     if type(berr) == "table" and berr.code == "EBUFFULL" then
       return fail(431, "header_too_large", what .. " trailer fields too large")
