@@ -146,10 +146,10 @@ const nh_addr *nh_sock_laddr(const nh_lsock *ls);
 const nh_addr *nh_sock_raddr(const nh_lsock *ls);
 /* A socket whose reads keep finding nothing (request/response traffic) skips
  * the attempt that would only say EAGAIN and waits at once, trying first again
- * every 8th read; waiting on a readable socket costs one poll, not an error. */
+ * every 32nd read; waiting on a readable socket costs one poll, not an error. */
 static inline int nh_read_wait_first(const nh_lsock *ls)
 {
-    return (ls->s.read_waits & 7) != 0;
+    return (ls->s.read_waits & 31) != 0;
 }
 
 /* The same for a caller that waits in the system call (nh_alone), where the

@@ -4,7 +4,8 @@
  * to a block pushed lately, push the string made then instead of a new one:
  * no allocation or copy, and no hashing when Lua code looks it up in a table
  * (Lua hashes a long string whole on its first use as a key and keeps the
- * hash in the string). Strings are immutable, so nobody can tell.
+ * hash in the string; a short string it would hash whole to intern it).
+ * Strings are immutable, so nobody can tell.
  *
  * One slot per (length, sampled bytes); a miss replaces the slot's string.
  * The strings are held by a table in the registry; only blocks up to
@@ -16,7 +17,8 @@
 
 #define NH_RECENT_SLOTS 64
 #define NH_RECENT_MAX 4096
-#define NH_RECENT_MIN 41   /* shorter strings are interned by Lua already */
+#define NH_RECENT_MIN 16   /* (Lua interns strings up to 40 bytes, but hashes
+                              * all their bytes to find the one it holds) */
 
 static struct {
     const char *p;   /* the held string's bytes (NULL: empty slot) */
