@@ -123,32 +123,33 @@ local function parse_fields(block, pos, what, max_headers)
   end
 end
 
--- Read a head: the start line and its fields, whole, in one call. Returns the
--- block and the position after the start line.
-local function read_head(conn, opts, what)
-  local max_line, max_bytes, timeout = opts.max_line, opts.max_header_bytes, opts.timeout
-  local block, err, partial
-  for _ = 1, 4 do -- RFC 9112 2.2: ignore empty lines before the start line
-    block, err, partial = conn:read_header_block(timeout, max_line + 2 + max_bytes)
+-- A head is read whole, start line and fields, in one call of
+-- read_header_block bounded by this many bytes.
+local function head_limit(opts)
+  return opts.max_line + 2 + opts.max_header_bytes
+end
+
+-- The rest of reading a head, when the first read_header_block gave no block
+-- or only an empty line (block, err, partial are what it gave): skip a few
+-- empty lines, and say why there is no head. Returns the block or nil, err.
+local function finish_head(conn, opts, what, block, err, partial)
+  for _ = 1, 3 do -- RFC 9112 2.2: ignore empty lines before the start line
     if not block or (block ~= "\r\n" and block ~= "\n") then break end
+    block, err, partial = conn:read_header_block(opts.timeout, head_limit(opts))
   end
-  if not block then
-    if err == net.EOF and not partial then return nil, err end -- the peer closed between messages
-    if type(err) == "table" and err.code == "EBUFFULL" then
-      -- still buffered: is it the start line or the fields that is too long?
-      conn:set_line_limit(max_line + 2)
-      if not conn:read_line(0) then
-        return fail(what == "request" and 414 or 400, "line_too_long",
-          what .. " line longer than " .. max_line .. " bytes")
-      end
-      return fail(431, "header_too_large", what .. " header fields too large")
+  if block then return block end
+  if err == net.EOF and not partial then return nil, err end -- the peer closed between messages
+  if type(err) == "table" and err.code == "EBUFFULL" then
+    -- still buffered: is it the start line or the fields that is too long?
+    local max_line = opts.max_line
+    conn:set_line_limit(max_line + 2)
+    if not conn:read_line(0) then
+      return fail(what == "request" and 414 or 400, "line_too_long",
+        what .. " line longer than " .. max_line .. " bytes")
     end
-    return read_failed(err, what .. " head")
-  end
-  if #block > max_line + 2 + max_bytes then
     return fail(431, "header_too_large", what .. " header fields too large")
   end
-  return block
+  return read_failed(err, what .. " head")
 end
 
 -- The start line alone (for error messages and the slow checks).
@@ -510,27 +511,29 @@ local function request_template(block, req, frame, pos, count, expect)
   return t
 end
 
-local function request_from(t)
-  return setmetatable({
-    method = t.method, target = t.target, url = nil,
-    proto = t.proto, proto_major = 1, proto_minor = t.minor, headers = nil,
-    host = t.host, content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
-    close = t.close, body = nil, remote_addr = nil,
-  }, t.class)
-end
-
 -- Read one request: like Go's http.ReadRequest, and the body too.
 -- opts: the limits in M.DEFAULTS, and send_continue (answer "Expect:
 -- 100-continue" before reading the body, as a server does).
 function M.read_request(conn, opts)
   if not (opts and opts._complete) then opts = complete(opts) end
-  local block, err = read_head(conn, opts, "request")
-  if not block then return nil, err end
+  local block, err, partial = conn:read_header_block(opts.timeout, opts.max_line + 2 + opts.max_header_bytes)
+  if not block or block == "\r\n" or block == "\n" then
+    block, err = finish_head(conn, opts, "request", block, err, partial)
+    if not block then return nil, err end
+  end
   local req, frame, expect
   local t = request_heads.heads[block]
   if t and t ~= true and t.line_length <= opts.max_line and t.fields_length <= opts.max_header_bytes
     and t.count <= opts.max_headers then
-    req, frame, expect = request_from(t), t.frame, t.expect
+    -- (the fields as a constructor sizes the table for them all at once;
+    -- the nil ones are filled in later or made on first use)
+    req = setmetatable({
+      method = t.method, target = t.target, url = nil,
+      proto = t.proto, proto_major = 1, proto_minor = t.minor, headers = nil,
+      host = t.host, content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
+      close = t.close, body = nil, remote_addr = nil,
+    }, t.class)
+    frame, expect = t.frame, t.expect
   else
     local pos, count
     req, frame, pos, count = parse_request_head(block, opts)
@@ -616,29 +619,29 @@ local function response_template(block, res, frame, pos, count, is_head)
   return t
 end
 
-local function response_from(t, req)
-  return setmetatable({
-    proto = t.proto, proto_major = t.major, proto_minor = t.minor,
-    status_code = t.status_code, status = t.status, reason = t.reason,
-    request = req, headers = nil,
-    content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
-    close = t.close, body = nil,
-  }, t.class)
-end
-
 -- Read one response to `req` (its method matters: HEAD has no body), like
 -- Go's http.ReadResponse, body included. 1xx answers are returned as they come.
 function M.read_response(conn, req, opts)
   if not (opts and opts._complete) then opts = complete(opts) end
-  local block, err = read_head(conn, opts, "status")
-  if not block then return nil, err end
+  local block, err, partial = conn:read_header_block(opts.timeout, opts.max_line + 2 + opts.max_header_bytes)
+  if not block or block == "\r\n" or block == "\n" then
+    block, err = finish_head(conn, opts, "status", block, err, partial)
+    if not block then return nil, err end
+  end
   local method = req and req.method or "GET"
   local is_head = method == "HEAD"
   local res, frame
   local t = response_heads.heads[block]
   if t and t ~= true and t.is_head == is_head and t.fields_length <= opts.max_header_bytes
     and t.count <= opts.max_headers then
-    res, frame = response_from(t, req), t.frame
+    res = setmetatable({
+      proto = t.proto, proto_major = t.major, proto_minor = t.minor,
+      status_code = t.status_code, status = t.status, reason = t.reason,
+      request = req, headers = nil,
+      content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
+      close = t.close, body = nil,
+    }, t.class)
+    frame = t.frame
   else
     local pos, count
     res, frame, pos, count = parse_response_head(block, opts, req, method)
