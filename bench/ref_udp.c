@@ -1,10 +1,12 @@
 /*
  * The C reference for the UDP benchmarks: plain blocking sockets, no tricks
- * the harness is denied. Each mode prints one line of key=value results.
+ * the harness is denied. Each mode prints key=value results (the sink a line
+ * per burst).
  *
  *   ref_udp server PORT                     echo every datagram back (recvfrom/sendto)
  *   ref_udp client PORT SECONDS SIZE        ping-pong: send, wait for the echo, repeat
- *   ref_udp sink PORT QUIET                 count datagrams until QUIET seconds pass without one
+ *   ref_udp sink PORT QUIET                 count each burst of datagrams, until QUIET seconds
+ *                                           pass without one, and report it; then wait for the next
  *   ref_udp blast PORT SECONDS SIZE         send as fast as sendmmsg(2) allows
  */
 #define _GNU_SOURCE
@@ -106,29 +108,30 @@ static int client(int port, double seconds, int size)
 
 /* Count datagrams from the first until none comes for `quiet` seconds; then
  * print and wait to be stopped, so the caller can read our CPU time. */
-static int sink(int port, double quiet)
+static _Noreturn void sink(int port, double quiet)
 {
     int fd = udp_socket();
     char buf[65536];
     int big = 8 << 20;
-    long got = 0;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     bind_to(fd, port);
     printf("ready\n");
     fflush(stdout);
-    double first = 0, last = 0;
-    if (recv(fd, buf, sizeof buf, 0) >= 0)
-        got = 1;
-    first = last = now();
-    set_timeout(fd, quiet);
-    while (recv(fd, buf, sizeof buf, 0) >= 0) {
-        got++;
-        last = now();
+    for (int burst = 1;; burst++) {
+        set_timeout(fd, 0);   /* wait for the next burst as long as it takes */
+        if (recv(fd, buf, sizeof buf, 0) < 0)
+            exit(1);
+        long got = 1;
+        double first = now(), last = first;
+        set_timeout(fd, quiet);
+        while (recv(fd, buf, sizeof buf, 0) >= 0) {
+            got++;
+            last = now();
+        }
+        printf("burst=%d received=%ld seconds=%.3f rate=%.1f\n", burst, got, last - first,
+               got / (last - first));
+        fflush(stdout);
     }
-    printf("received=%ld seconds=%.3f rate=%.1f\n", got, last - first, got / (last - first));
-    fflush(stdout);
-    pause();
-    return 0;
 }
 
 static int blast(int port, double seconds, int size)
@@ -170,7 +173,7 @@ int main(int argc, char **argv)
     if (argc >= 5 && strcmp(argv[1], "client") == 0)
         return client(atoi(argv[2]), atof(argv[3]), atoi(argv[4]));
     if (argc >= 4 && strcmp(argv[1], "sink") == 0)
-        return sink(atoi(argv[2]), atof(argv[3]));
+        sink(atoi(argv[2]), atof(argv[3]));
     if (argc >= 5 && strcmp(argv[1], "blast") == 0)
         return blast(atoi(argv[2]), atof(argv[3]), atoi(argv[4]));
     fprintf(stderr, "usage: ref_udp server PORT | client PORT SECONDS SIZE | sink PORT QUIET | "

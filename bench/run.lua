@@ -192,18 +192,40 @@ local function udp_pingpong(ours_server, ours_client, ref_server, ref_client)
   end
 end
 
-local function udp_capacity(sink_cmd)
+-- Case 2: both sinks up; the C blaster sends to them in turns of one second
+-- (A B B A ...), and each sink's CPU time is read around its own bursts.
+local function udp_capacity_pair(ours_cmd, ref_cmd)
   return function()
-    local pt = port()
-    local sink = start(SERVER_CPU, sink_cmd(pt))
-    wait_output(sink, "ready")
-    local blast = run(CLIENT_CPU, "build/bench/ref_udp blast " .. pt .. " 2 64")
-    local out = wait_output(sink, "received=", 10)
-    local cpu = cpu_seconds(sink)
-    stop(sink)
-    local sent, got = field(blast, "sent"), field(out, "received")
-    return { value = got / cpu, rate = field(out, "rate"), cpu = cpu,
-      loss = sent and got and (1 - got / sent) or nil }
+    local sides = {
+      ours = { cmd = ours_cmd, pt = port(), got = 0, sent = 0, cpu = 0, secs = 0, bursts = 0 },
+      ref = { cmd = ref_cmd, pt = port(), got = 0, sent = 0, cpu = 0, secs = 0, bursts = 0 },
+    }
+    for _, side in pairs(sides) do
+      side.sink = start(SERVER_CPU, side.cmd(side.pt))
+      wait_output(side.sink, "ready")
+    end
+    for i = 1, SLICES do
+      for _, name in ipairs(slice_order(i)) do
+        local side = sides[name]
+        local cpu = cpu_seconds(side.sink)
+        local blast = run(CLIENT_CPU, "build/bench/ref_udp blast " .. side.pt .. " 1 64")
+        side.bursts = side.bursts + 1
+        local out = wait_output(side.sink, "burst=" .. side.bursts .. " [^\n]*\n", 10)
+        local line = out:match("burst=" .. side.bursts .. " [^\n]*")
+        side.cpu = side.cpu + cpu_seconds(side.sink) - cpu
+        side.got = side.got + (field(line, "received") or 0)
+        side.secs = side.secs + (field(line, "seconds") or 0)
+        side.sent = side.sent + (field(blast, "sent") or 0)
+      end
+    end
+    local res = {}
+    for name, side in pairs(sides) do
+      stop(side.sink)
+      res[name] = { value = side.cpu > 0 and side.got / side.cpu or nil, cpu = side.cpu,
+        rate = side.secs > 0 and side.got / side.secs or nil,
+        loss = side.sent > 0 and 1 - side.got / side.sent or nil }
+    end
+    return res.ours, res.ref
   end
 end
 
@@ -378,8 +400,8 @@ local CASES = {
   { id = 1, name = "UDP ping-pong, our server + C client", unit = "trips/s", target = 0.92,
     pair = udp_pingpong(lua_echo, c_pingpong, c_echo, c_pingpong) },
   { id = 2, name = "UDP receive, datagrams per receiver CPU-second", unit = "dgrams/cpu-s", target = 0.90,
-    ours = udp_capacity(function(p) return LUA .. " bench/udp_sink.lua " .. p .. " 0.5" end),
-    ref = udp_capacity(function(p) return "build/bench/ref_udp sink " .. p .. " 0.5" end) },
+    pair = udp_capacity_pair(function(p) return LUA .. " bench/udp_sink.lua " .. p .. " 0.5" end,
+      function(p) return "build/bench/ref_udp sink " .. p .. " 0.5" end) },
   { id = 3, name = "HTTP server, requests per server CPU-second", unit = "req/cpu-s", target = 0.80,
     pair = http_server_pair(function(p) return LUA .. " bench/http_server.lua " .. p end, nginx_cmd),
     extra = { name = "naive C responder on libev", run = http_server(function(p) return "build/bench/ref_http " .. p end, "ready") } },

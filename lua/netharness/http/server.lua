@@ -14,6 +14,7 @@ local format = require "netharness.http.format"
 local M = {}
 
 local lower = string.lower
+local setmetatable, rawget, type, xpcall = setmetatable, rawget, type, xpcall
 
 M.DEFAULTS = {
   idle_timeout = 60,    -- seconds a kept-alive connection may wait for its next request

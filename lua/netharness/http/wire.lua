@@ -17,6 +17,7 @@ local add_string = Header.add_string
 local Request, Response = format.Request, format.Response
 
 local lower = string.lower
+local setmetatable, type = setmetatable, type
 
 local M = {}
 
