@@ -197,6 +197,11 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
         } else if (nh_rbuf_settle(b) < 0) {
             return conn_fail(L, ls, "read", NH_ERR_SYS, "read", ENOMEM);
         }
+        if (!waited && call_deadline == 0 && !lua_isnil(L, 3)) {
+            call_deadline = nh_deadline_in(lua_tonumber(L, 3));
+            lua_pushnumber(L, call_deadline);
+            lua_replace(L, 4);
+        }
         waited = 1;
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
@@ -205,11 +210,13 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
     }
 }
 
+/* Slot 3 holds the timeout (checked here) and slot 4 the call's deadline,
+ * made from it when the call first has to wait (0 until then, or for none). */
 static int start_read(lua_State *L, int mode)
 {
-    double deadline = nh_opt_timeout(L, 3);
+    nh_opt_seconds(L, 3);
     lua_settop(L, 3);
-    lua_pushnumber(L, deadline);
+    lua_pushinteger(L, 0);
     return read_k(L, LUA_OK, mode);
 }
 
@@ -220,9 +227,10 @@ static char dgram[65536];
 static int udp_read_k(lua_State *L, int status, lua_KContext ctx);
 
 /* One datagram, with the arguments as C values; a wait first leaves them on
- * the stack (self, max, deadline) for the continuation. */
-static int udp_read_run(lua_State *L, nh_lsock *ls, size_t max, double call_deadline, int st,
-                        int waited)
+ * the stack (self, max, deadline) for the continuation. The deadline is made
+ * from `timeout` (seconds, -1 for none) when the call first has to wait. */
+static int udp_read_run(lua_State *L, nh_lsock *ls, size_t max, double call_deadline, double timeout,
+                        int st, int waited)
 {
     for (;;) {
         if (st != NH_WAKE_READY)
@@ -237,7 +245,7 @@ static int udp_read_run(lua_State *L, nh_lsock *ls, size_t max, double call_dead
             ssize_t n = nh_socket_recvfrom(&ls->s, dgram, max, NULL, &truncated);
             if (n >= 0) {
                 nh_read_done(ls, waited);
-                lua_pushlstring(L, dgram, (size_t)n);
+                nh_push_recent(L, dgram, (size_t)n);
                 lua_pushboolean(L, truncated);
                 return 2;
             }
@@ -245,11 +253,15 @@ static int udp_read_run(lua_State *L, nh_lsock *ls, size_t max, double call_dead
                 return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
         }
         waited = 1;
+        if (timeout >= 0) {
+            call_deadline = nh_deadline_in(timeout);
+            timeout = -1;
+        }
         if (alone) {
             ssize_t n = nh_socket_recvfrom_wait(&ls->s, dgram, max, NULL, &truncated, call_deadline);
             if (n >= 0) {
                 nh_read_done(ls, 1);
-                lua_pushlstring(L, dgram, (size_t)n);
+                nh_push_recent(L, dgram, (size_t)n);
                 lua_pushboolean(L, truncated);
                 return 2;
             }
@@ -270,7 +282,7 @@ static int udp_read_run(lua_State *L, nh_lsock *ls, size_t max, double call_dead
 static int udp_read_k(lua_State *L, int status, lua_KContext ctx)
 {
     (void)ctx;
-    return udp_read_run(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2), lua_tonumber(L, 3),
+    return udp_read_run(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2), lua_tonumber(L, 3), -1,
                         NH_K_STATUS(L, status), status == LUA_YIELD);
 }
 
@@ -283,7 +295,7 @@ static int l_read(lua_State *L)
     luaL_argcheck(L, max >= 1 && (!udp || max <= 65536), 2,
                   udp ? "max must be between 1 and 65536" : "max must be at least 1");
     if (udp)
-        return udp_read_run(L, ls, (size_t)max, nh_opt_timeout(L, 3), NH_WAKE_READY, 0);
+        return udp_read_run(L, ls, (size_t)max, 0, nh_opt_seconds(L, 3), NH_WAKE_READY, 0);
     lua_pushinteger(L, max);
     lua_replace(L, 2);
     return start_read(L, M_READ);

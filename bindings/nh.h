@@ -168,6 +168,11 @@ static inline void nh_read_done(nh_lsock *ls, int waited)
 lua_Integer nh_opt_integer(lua_State *L, int arg, lua_Integer def);
 /* Optional trailing timeout argument -> absolute deadline (0 for none). */
 double nh_opt_timeout(lua_State *L, int arg);
+/* The same in two steps, for reads that often need no wait and so no clock:
+ * the checked timeout in seconds (-1 for none), then, when the call first has
+ * to wait, its deadline (0 for none). */
+double nh_opt_seconds(lua_State *L, int arg);
+double nh_deadline_in(double seconds);
 void nh_add_methods(lua_State *L, const char *tname, const luaL_Reg *methods);
 void nh_sock_open(lua_State *L);
 void nh_conn_open(lua_State *L);

@@ -93,7 +93,7 @@ static void push_sender(lua_State *L, nh_lsock *ls, int self, const nh_addr *fro
 static int push_datagram(lua_State *L, nh_lsock *ls, const char *data, size_t len, const nh_addr *from,
                          int truncated)
 {
-    lua_pushlstring(L, data, len);
+    nh_push_recent(L, data, len);
     push_sender(L, ls, 1, from);
     lua_pushboolean(L, truncated);
     return 3;
@@ -102,9 +102,10 @@ static int push_datagram(lua_State *L, nh_lsock *ls, const char *data, size_t le
 static int read_from_k(lua_State *L, int status, lua_KContext ctx);
 
 /* The read with its arguments as C values; a wait first leaves them on the
- * stack (self, max, deadline) for the continuation. */
-static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_deadline, int st,
-                         int waited)
+ * stack (self, max, deadline) for the continuation. A call's deadline is made
+ * from `timeout` (seconds, -1 for none) when it first has to wait. */
+static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_deadline, double timeout,
+                         int st, int waited)
 {
     nh_lsock *ls = &lp->base;
     const nh_addr *local = nh_sock_laddr(ls);
@@ -145,6 +146,10 @@ static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_dead
                 return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
         }
         waited = 1;
+        if (timeout >= 0) {
+            call_deadline = nh_deadline_in(timeout);
+            timeout = -1;
+        }
         if (alone) {
             ssize_t n = nh_socket_recvfrom_wait(&ls->s, dgram, (size_t)max, &from, &truncated,
                                                 call_deadline);
@@ -170,7 +175,7 @@ static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_dead
 static int read_from_k(lua_State *L, int status, lua_KContext ctx)
 {
     (void)ctx;
-    return read_from_run(L, lua_touserdata(L, 1), (int)lua_tointeger(L, 2), lua_tonumber(L, 3),
+    return read_from_run(L, lua_touserdata(L, 1), (int)lua_tointeger(L, 2), lua_tonumber(L, 3), -1,
                          NH_K_STATUS(L, status), status == LUA_YIELD);
 }
 
@@ -178,7 +183,7 @@ static int l_read_from(lua_State *L)
 {
     nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
     int max = check_max(L, 2);
-    return read_from_run(L, (nh_lpacket *)ls, max, nh_opt_timeout(L, 3), NH_WAKE_READY, 0);
+    return read_from_run(L, (nh_lpacket *)ls, max, 0, nh_opt_seconds(L, 3), NH_WAKE_READY, 0);
 }
 
 /* conn:write_to(data, address [, timeout]) -> bytes | nil, err */

@@ -1,15 +1,19 @@
 /*
- * Header blocks repeat: a load test reads the same response head, and a
- * server under test the same request head, again and again. For bytes equal
- * to a block pushed lately, push the string made then instead of a new one:
- * no allocation or copy, and no hashing when Lua code looks it up in a table
- * (Lua hashes a long string whole on its first use as a key and keeps the
- * hash in the string; a short string it would hash whole to intern it).
- * Strings are immutable, so nobody can tell.
+ * Header blocks and datagrams repeat: a load test reads the same response
+ * head or the same reply, and a server under test the same request head or
+ * query, again and again. For bytes equal to a string pushed lately, push
+ * the string made then instead of a new one: no allocation or copy, and no
+ * hashing when Lua code looks it up in a table (Lua hashes a long string
+ * whole on its first use as a key and keeps the hash in the string; a short
+ * string it would hash whole to intern it). Strings are immutable, so nobody
+ * can tell.
  *
  * One slot per (length, sampled bytes); a miss replaces the slot's string.
- * The strings are held by a table in the registry; only blocks up to
- * NH_RECENT_MAX bytes are kept, so at most 64 of those stay alive.
+ * The strings are held in the registry, one reference a slot; only strings
+ * up to NH_RECENT_MAX bytes are kept, so at most 64 of those stay alive.
+ * Traffic that never repeats (a run of NH_RECENT_MISSES misses) skips the
+ * slots for the next NH_RECENT_SKIP strings, so it pays for a look now and
+ * then only.
  */
 #include <string.h>
 
@@ -19,12 +23,16 @@
 #define NH_RECENT_MAX 4096
 #define NH_RECENT_MIN 16   /* (Lua interns strings up to 40 bytes, but hashes
                               * all their bytes to find the one it holds) */
+#define NH_RECENT_MISSES 16
+#define NH_RECENT_SKIP 64
 
 static struct {
     const char *p;   /* the held string's bytes (NULL: empty slot) */
     size_t len;
+    int ref;         /* its registry reference */
 } recent[NH_RECENT_SLOTS];
-static int recent_ref = LUA_NOREF;
+static int opened;
+static unsigned misses, skip;
 
 static unsigned slot_of(const char *p, size_t len)
 {
@@ -37,27 +45,40 @@ static unsigned slot_of(const char *p, size_t len)
 
 void nh_push_recent(lua_State *L, const char *p, size_t len)
 {
-    if (len < NH_RECENT_MIN || len > NH_RECENT_MAX || recent_ref == LUA_NOREF) {
+    if (len < NH_RECENT_MIN || len > NH_RECENT_MAX || !opened) {
+        lua_pushlstring(L, p, len);
+        return;
+    }
+    if (skip) {
+        skip--;
         lua_pushlstring(L, p, len);
         return;
     }
     unsigned slot = slot_of(p, len);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, recent_ref);
     if (recent[slot].p && recent[slot].len == len && memcmp(recent[slot].p, p, len) == 0) {
-        lua_rawgeti(L, -1, (lua_Integer)slot + 1);
-    } else {
-        const char *held = lua_pushlstring(L, p, len);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, -3, (lua_Integer)slot + 1);
-        recent[slot].p = held;
-        recent[slot].len = len;
+        misses = 0;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, recent[slot].ref);
+        return;
     }
-    lua_remove(L, -2);
+    if (++misses >= NH_RECENT_MISSES) {
+        misses = 0;
+        skip = NH_RECENT_SKIP;
+    }
+    const char *held = lua_pushlstring(L, p, len);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, LUA_REGISTRYINDEX, recent[slot].ref);
+    recent[slot].p = held;
+    recent[slot].len = len;
 }
 
+/* One registry reference a slot (a string is then one lookup away). */
 void nh_recent_open(lua_State *L)
 {
-    lua_createtable(L, NH_RECENT_SLOTS, 0);
-    recent_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     memset(recent, 0, sizeof recent);
+    for (int i = 0; i < NH_RECENT_SLOTS; i++) {
+        lua_pushboolean(L, 0);
+        recent[i].ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    misses = skip = 0;
+    opened = 1;
 }

@@ -75,14 +75,26 @@ lua_Integer nh_opt_integer(lua_State *L, int arg, lua_Integer def)
     return luaL_checkinteger(L, arg);   /* raises the usual message */
 }
 
-double nh_opt_timeout(lua_State *L, int arg)
+double nh_opt_seconds(lua_State *L, int arg)
 {
     if (lua_isnoneornil(L, arg))
-        return 0;
+        return -1;
     double t = luaL_checknumber(L, arg);
     luaL_argcheck(L, t >= 0 && t == t, arg, "timeout must be a non-negative number of seconds");
-    double d = nh_now() + t;
+    return t;
+}
+
+double nh_deadline_in(double seconds)
+{
+    if (seconds < 0)
+        return 0;
+    double d = nh_now() + seconds;
     return d > 0 ? d : 1e-9;
+}
+
+double nh_opt_timeout(lua_State *L, int arg)
+{
+    return nh_deadline_in(nh_opt_seconds(L, arg));
 }
 
 /* Close the socket and drop what it holds. */

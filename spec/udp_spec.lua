@@ -392,6 +392,37 @@ describe("UDP", function()
     end)
   end)
 
+  it("gives repeated and nearly repeated datagrams byte for byte, and ones that never repeat", function()
+    S.run(function()
+      local srv = assert(nh.listen_packet("udp4", "127.0.0.1:0"))
+      local cli = assert(nh.dial("udp4", tostring(srv:local_addr())))
+      -- equal payloads (the binding hands back the string it made before),
+      -- payloads one byte apart at every position (they may share a slot),
+      -- then a run that never repeats (the binding stops looking for a while)
+      local sends = {}
+      for _, base in ipairs({ string.rep("x", 32), ("0123456789abcdef"):rep(4), ("q"):rep(16) }) do
+        for i = 1, #base do
+          sends[#sends + 1] = base
+          sends[#sends + 1] = base:sub(1, i - 1) .. (base:sub(i, i) == "Z" and "Y" or "Z") .. base:sub(i + 1)
+        end
+        sends[#sends + 1] = base
+      end
+      for i = 1, 300 do sends[#sends + 1] = string.format("distinct datagram %06d", i) end
+      for i = 1, 20 do sends[#sends + 1] = string.rep("x", 32) .. (i % 2 == 0 and "" or "!") end
+      for i = 1, #sends, 50 do
+        local batch = math.min(i + 49, #sends)
+        for j = i, batch do assert(cli:write(sends[j])) end
+        for j = i, batch do
+          local data, from = srv:read_from(1500, 2)
+          assert.are.equal(sends[j], data, "datagram " .. j)
+          assert(srv:write_to(data, from))
+          assert.are.equal(sends[j], (cli:read(1500, 2)), "echo " .. j)
+        end
+      end
+      srv:close(); cli:close()
+    end)
+  end)
+
   it("serves 200 concurrent clients from one process", function()
     S.run(function()
       local srv = assert(nh.listen_packet("udp", "127.0.0.1:0"))
