@@ -408,6 +408,34 @@ describe("TCP", function()
       end)
     end)
 
+    it("bounds a whole read by its per-call timeout, however many waits it takes", function()
+      S.run(function()
+        local c, s, ln = pair()
+        assert(c:write("ab"))
+        assert.are.equal("ab", s:read(10, 0))         -- data there: a zero timeout still reads it
+        local none, err = s:read(10, 0)               -- nothing there: at once
+        assert.is_nil(none)
+        assert.is_true(err.timeout)
+        -- a byte every 50 ms never completes 10 bytes: the call ends at its
+        -- timeout, not a timeout after the last byte
+        local writer = nh.spawn(function()
+          for _ = 1, 12 do
+            nh.sleep(0.05)
+            if not c:write("x") then return end
+          end
+        end)
+        local t0 = nh.now()
+        local got, ferr, partial = s:read_full(10, 0.2)
+        local took = nh.now() - t0
+        assert.is_nil(got)
+        assert.is_true(ferr.timeout)
+        assert.is_nil(partial)
+        assert.is_true(took >= 0.19 and took < 0.45, "took " .. took)
+        assert(writer:wait(2))
+        c:close(); s:close(); ln:close()
+      end)
+    end)
+
     it("wakes every task reading one connection: by a deadline moved into the past, and by close", function()
       S.run(function()
         local c, s, ln = pair()
