@@ -155,6 +155,13 @@ local function slice_order(i)
   return i % 2 == 1 and { "ours", "ref" } or { "ref", "ours" }
 end
 
+-- Call turn(side, name) for the two sides in turns, A B B A ..., `slices` times over.
+local function take_turns(sides, slices, turn)
+  for i = 1, slices do
+    for _, name in ipairs(slice_order(i)) do turn(sides[name], name) end
+  end
+end
+
 local function median(xs)
   if #xs == 0 then return nil end
   table.sort(xs)
@@ -174,15 +181,12 @@ local function udp_pingpong(ours_server, ours_client, ref_server, ref_client)
       side.srv = start(SERVER_CPU, side.server(side.pt))
       wait_output(side.srv, "ready")
     end
-    for i = 1, SLICES do
-      for _, name in ipairs(slice_order(i)) do
-        local side = sides[name]
-        local out = run(SERVER_CPU, side.client(side.pt, 0.5))
-        side.trips = side.trips + (field(out, "trips") or 0)
-        side.secs = side.secs + (field(out, "seconds") or 0)
-        side.lost = side.lost + (field(out, "lost") or 0)
-      end
-    end
+    take_turns(sides, SLICES, function(side)
+      local out = run(SERVER_CPU, side.client(side.pt, 0.5))
+      side.trips = side.trips + (field(out, "trips") or 0)
+      side.secs = side.secs + (field(out, "seconds") or 0)
+      side.lost = side.lost + (field(out, "lost") or 0)
+    end)
     local res = {}
     for name, side in pairs(sides) do
       stop(side.srv)
@@ -204,20 +208,17 @@ local function udp_capacity_pair(ours_cmd, ref_cmd)
       side.sink = start(SERVER_CPU, side.cmd(side.pt))
       wait_output(side.sink, "ready")
     end
-    for i = 1, SLICES do
-      for _, name in ipairs(slice_order(i)) do
-        local side = sides[name]
-        local cpu = cpu_seconds(side.sink)
-        local blast = run(CLIENT_CPU, "build/bench/ref_udp blast " .. side.pt .. " 1 64")
-        side.bursts = side.bursts + 1
-        local out = wait_output(side.sink, "burst=" .. side.bursts .. " [^\n]*\n", 10)
-        local line = out:match("burst=" .. side.bursts .. " [^\n]*")
-        side.cpu = side.cpu + cpu_seconds(side.sink) - cpu
-        side.got = side.got + (field(line, "received") or 0)
-        side.secs = side.secs + (field(line, "seconds") or 0)
-        side.sent = side.sent + (field(blast, "sent") or 0)
-      end
-    end
+    take_turns(sides, SLICES, function(side)
+      local cpu = cpu_seconds(side.sink)
+      local blast = run(CLIENT_CPU, "build/bench/ref_udp blast " .. side.pt .. " 1 64")
+      side.bursts = side.bursts + 1
+      local out = wait_output(side.sink, "burst=" .. side.bursts .. " [^\n]*\n", 10)
+      local line = out:match("burst=" .. side.bursts .. " [^\n]*")
+      side.cpu = side.cpu + cpu_seconds(side.sink) - cpu
+      side.got = side.got + (field(line, "received") or 0)
+      side.secs = side.secs + (field(line, "seconds") or 0)
+      side.sent = side.sent + (field(blast, "sent") or 0)
+    end)
     local res = {}
     for name, side in pairs(sides) do
       stop(side.sink)
@@ -252,21 +253,18 @@ local function http_server_pair(ours_cmd, ref_cmd)
       side.url = "http://127.0.0.1:" .. side.pt .. "/"
       run(CLIENT_CPU, "wrk -t1 -c50 -d1s " .. side.url, 10) -- warm up
     end
-    for i = 1, 5 do
-      for _, name in ipairs(slice_order(i)) do
-        local side = sides[name]
-        local cpu0 = cpu_seconds(side.srv)
-        local out = run(CLIENT_CPU, "wrk -t1 -c50 -d1s --latency " .. side.url, 10)
-        side.cpu = side.cpu + cpu_seconds(side.srv) - cpu0
-        local n, secs = wrk_count(out)
-        local w = parse_wrk(out)
-        if n and secs then
-          side.n, side.secs = side.n + n, side.secs + secs
-        end
-        side.p50[#side.p50 + 1] = w.p50
-        side.p99[#side.p99 + 1] = w.p99
+    take_turns(sides, 5, function(side)
+      local cpu0 = cpu_seconds(side.srv)
+      local out = run(CLIENT_CPU, "wrk -t1 -c50 -d1s --latency " .. side.url, 10)
+      side.cpu = side.cpu + cpu_seconds(side.srv) - cpu0
+      local n, secs = wrk_count(out)
+      local w = parse_wrk(out)
+      if n and secs then
+        side.n, side.secs = side.n + n, side.secs + secs
       end
-    end
+      side.p50[#side.p50 + 1] = w.p50
+      side.p99[#side.p99 + 1] = w.p99
+    end)
     local res = {}
     for name, side in pairs(sides) do
       stop(side.srv)
@@ -348,21 +346,18 @@ local function http_client_pair()
     }
     run(CLIENT_CPU, "wrk -t1 -c50 -d1s " .. url, 10) -- warm up
     local sides = { ours = { n = 0, secs = 0, cpu = 0 }, ref = { n = 0, secs = 0, cpu = 0 } }
-    for i = 1, 5 do
-      for _, name in ipairs(slice_order(i)) do
-        local side = sides[name]
-        local out, cpu = client_cpu_run(cmds[name], 10)
-        local n, secs
-        if name == "ours" then
-          n, secs = field(out, "requests"), field(out, "seconds")
-        else
-          n, secs = wrk_count(out)
-        end
-        if n and secs and cpu then
-          side.n, side.secs, side.cpu = side.n + n, side.secs + secs, side.cpu + cpu
-        end
+    take_turns(sides, 5, function(side, name)
+      local out, cpu = client_cpu_run(cmds[name], 10)
+      local n, secs
+      if name == "ours" then
+        n, secs = field(out, "requests"), field(out, "seconds")
+      else
+        n, secs = wrk_count(out)
       end
-    end
+      if n and secs and cpu then
+        side.n, side.secs, side.cpu = side.n + n, side.secs + secs, side.cpu + cpu
+      end
+    end)
     stop(srv)
     local res = {}
     for name, side in pairs(sides) do
