@@ -253,19 +253,19 @@ static int udp_read_run(lua_State *L, nh_lsock *ls, size_t max, double call_dead
                 return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
         }
         waited = 1;
-        if (timeout >= 0) {
+        if (timeout >= 0 && !(alone && nh_socket_plain_wait(&ls->s, timeout))) {
             call_deadline = nh_deadline_in(timeout);
             timeout = -1;
         }
         if (alone) {
-            ssize_t n = nh_socket_recvfrom_wait(&ls->s, dgram, max, NULL, &truncated, call_deadline);
+            ssize_t n = nh_socket_recvfrom_wait(&ls->s, dgram, max, NULL, &truncated, call_deadline, timeout);
             if (n >= 0) {
                 nh_read_done(ls, 1);
                 nh_push_recent(L, dgram, (size_t)n);
                 lua_pushboolean(L, truncated);
                 return 2;
             }
-            st = nh_alone_wait_status(L, call_deadline);
+            st = nh_alone_wait_status(L, &call_deadline, &timeout);
             if (st < 0)
                 return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
             continue;
@@ -374,9 +374,11 @@ static int l_set_line_limit(lua_State *L)
 static int write_k(lua_State *L, int status, lua_KContext ctx);
 
 /* Write data[off..len), with the arguments as C values; a wait first leaves the
- * deadline at stack slot 3 for the continuation (data stays at slot 2). */
+ * deadline at stack slot 3 for the continuation (data stays at slot 2). The
+ * deadline is made from `timeout` (seconds, -1 for none) at the first wait: a
+ * write that needs none reads no clock. */
 static int write_run(lua_State *L, nh_lsock *ls, const char *data, size_t len, size_t off,
-                     double call_deadline, int st)
+                     double call_deadline, double timeout, int st)
 {
     int stream = nh_net_is_stream(ls->s.net);
     for (;;) {
@@ -411,6 +413,10 @@ static int write_run(lua_State *L, nh_lsock *ls, const char *data, size_t len, s
             lua_pushinteger(L, (lua_Integer)off);
             return 3;
         }
+        if (timeout >= 0) {
+            call_deadline = nh_deadline_in(timeout);
+            timeout = -1;
+        }
         lua_settop(L, 2);
         lua_pushnumber(L, call_deadline);
         nh_block blk;
@@ -423,7 +429,7 @@ static int write_k(lua_State *L, int status, lua_KContext ctx)
 {
     size_t len;
     const char *data = lua_tolstring(L, 2, &len);
-    return write_run(L, lua_touserdata(L, 1), data, len, (size_t)ctx, lua_tonumber(L, 3),
+    return write_run(L, lua_touserdata(L, 1), data, len, (size_t)ctx, lua_tonumber(L, 3), -1,
                      NH_K_STATUS(L, status));
 }
 
@@ -433,7 +439,7 @@ static int l_write(lua_State *L)
     nh_lsock *ls = check_conn(L);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
-    return write_run(L, ls, data, len, 0, nh_opt_timeout(L, 3), NH_WAKE_READY);
+    return write_run(L, ls, data, len, 0, 0, nh_opt_seconds(L, 3), NH_WAKE_READY);
 }
 
 static int l_close_write(lua_State *L)

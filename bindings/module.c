@@ -34,7 +34,7 @@ static void loop_finalizer(lua_State *L)
 __attribute__((visibility("default"))) int luaopen_netharness_core(lua_State *L)
 {
     /* Make the loop (and its epoll fd) now, not inside the first socket call. */
-    if (!nh_loop())
+    if (!ev_default_loop(0))
         return luaL_error(L, "netharness: cannot initialise the libev loop");
     loop_finalizer(L);
     lua_newtable(L);

@@ -65,8 +65,10 @@ int nh_suspend(lua_State *L, nh_block *blk, lua_KContext ctx, lua_KFunction k);
 int nh_alone(lua_State *L);
 /* After such a wait failed with errno: raise "interrupted!" on Ctrl-C, as the
  * loop's wait does; else the wake status it amounts to (READY: try again;
- * TIMEOUT: call_deadline has passed), or -1 for an error of the call. */
-int nh_alone_wait_status(lua_State *L, double call_deadline);
+ * TIMEOUT: the call's time has passed), or -1 for an error of the call. A
+ * timeout waited as it is (*timeout >= 0, nh_socket_plain_wait) that a signal
+ * cut short becomes a deadline from now. */
+int nh_alone_wait_status(lua_State *L, double *call_deadline, double *timeout);
 /* In a continuation after a yield: how the wait ended. */
 int nh_wait_status(lua_State *L);
 /* The wake status a continuation starts from: READY on the first call. */

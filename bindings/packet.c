@@ -146,19 +146,19 @@ static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_dead
                 return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
         }
         waited = 1;
-        if (timeout >= 0) {
+        if (timeout >= 0 && !(alone && nh_socket_plain_wait(&ls->s, timeout))) {
             call_deadline = nh_deadline_in(timeout);
             timeout = -1;
         }
         if (alone) {
             ssize_t n = nh_socket_recvfrom_wait(&ls->s, dgram, (size_t)max, &from, &truncated,
-                                                call_deadline);
+                                                call_deadline, timeout);
             if (n >= 0) {
                 nh_read_done(ls, 1);
                 lp->busy = 0;
                 return push_datagram(L, ls, dgram, (size_t)n, &from, truncated);
             }
-            st = nh_alone_wait_status(L, call_deadline);
+            st = nh_alone_wait_status(L, &call_deadline, &timeout);
             if (st < 0)
                 return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
             continue;
@@ -194,7 +194,7 @@ static int write_to_k(lua_State *L, int status, lua_KContext ctx);
  * first leaves the deadline at stack slot 5 for the continuation (slots 6..8
  * hold a lookup's results when there was one). */
 static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, const char *data,
-                        size_t len, double call_deadline, int st)
+                        size_t len, double call_deadline, double timeout, int st)
 {
     const nh_addr *local = nh_sock_laddr(ls);
     nh_addr to;
@@ -218,6 +218,10 @@ static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, const c
         nh_side *wr = nh_socket_wr(&ls->s);
         if (!wr)
             return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto", ENOMEM, NULL);
+        if (timeout >= 0) {
+            call_deadline = nh_deadline_in(timeout);
+            timeout = -1;
+        }
         if (lua_gettop(L) < 5) {
             lua_settop(L, 4);
             lua_pushnumber(L, call_deadline);
@@ -247,7 +251,7 @@ static int write_to_k(lua_State *L, int status, lua_KContext ctx)
     } else {
         nh_check_addr(L, 3, ls->s.net, 0, &dest, host, sizeof host, &port);
     }
-    return write_to_run(L, ls, &dest, data, len, lua_tonumber(L, 5), NH_K_STATUS(L, status));
+    return write_to_run(L, ls, &dest, data, len, lua_tonumber(L, 5), -1, NH_K_STATUS(L, status));
 }
 
 static int l_write_to(lua_State *L)
@@ -255,7 +259,7 @@ static int l_write_to(lua_State *L)
     nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
-    double deadline = nh_opt_timeout(L, 4);
+    double timeout = nh_opt_seconds(L, 4);
     char host[NH_HOST_MAX];
     int port;
     nh_addr dest;
@@ -263,12 +267,13 @@ static int l_write_to(lua_State *L)
     if (r == 1) {
         if (lua_gettop(L) > 4)
             lua_settop(L, 4);   /* slot 5 is the deadline's if we wait */
-        return write_to_run(L, ls, &dest, data, len, deadline, NH_WAKE_READY);
+        return write_to_run(L, ls, &dest, data, len, 0, timeout, NH_WAKE_READY);
     }
     if (r < 0)
         return nh_fail(L, "write", ls->s.net, nh_sock_laddr(ls), NULL, NH_ERR_TEXT,
                        lua_pushfstring(L, "address %s: no suitable address found", host), 0,
                        "EAFNOSUPPORT");
+    double deadline = nh_deadline_in(timeout);
     lua_settop(L, 4);
     lua_pushnumber(L, deadline);
     return nh_lookup_call(L, ls->s.net, host, port, 0, deadline, 0, write_to_k);

@@ -77,7 +77,7 @@ lua_Integer nh_opt_integer(lua_State *L, int arg, lua_Integer def)
 
 double nh_opt_seconds(lua_State *L, int arg)
 {
-    if (lua_isnoneornil(L, arg))
+    if (lua_gettop(L) < arg || lua_isnil(L, arg))   /* the count is the cheaper look */
         return -1;
     double t = luaL_checknumber(L, arg);
     luaL_argcheck(L, t >= 0 && t == t, arg, "timeout must be a non-negative number of seconds");

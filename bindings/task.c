@@ -34,9 +34,11 @@ static lua_State *sched;        /* a thread of our own for handlers and tracebac
                                  * stack slot 1 is the live table, anchoring live tasks */
 static lua_State *main_L;       /* where lua.c's SIGINT handler installs its hook */
 
+/* Made when the module opens (luaopen_netharness_core); from then on the
+ * pointer is read, not asked of libev per call. */
 struct ev_loop *nh_loop(void)
 {
-    return EV_DEFAULT;
+    return EV_DEFAULT_UC;
 }
 
 static nh_task *current_task(lua_State *L)
@@ -107,25 +109,33 @@ int nh_suspend(lua_State *L, nh_block *blk, lua_KContext ctx, lua_KFunction k)
 
 static lua_Hook alone_hook;
 
+/* A running task is live, so with none live the caller is no task. */
 int nh_alone(lua_State *L)
 {
-    if (live_count || current_task(L) || ev_pending_count(nh_loop()))
+    (void)L;
+    if (live_count || ev_pending_count(nh_loop()))
         return 0;
     alone_hook = lua_gethook(main_L);
     return 1;
 }
 
-int nh_alone_wait_status(lua_State *L, double call_deadline)
+int nh_alone_wait_status(lua_State *L, double *call_deadline, double *timeout)
 {
+    if (errno == ETIMEDOUT)
+        return NH_WAKE_TIMEOUT;
     if (errno == EINTR) {
         if (lua_gethook(main_L) != alone_hook) {   /* Ctrl-C: see drive() */
             lua_sethook(main_L, NULL, 0, 0);
             luaL_error(L, "interrupted!");
         }
+        if (*timeout >= 0) {   /* how long it waited is unknown: the timeout starts again */
+            *call_deadline = nh_deadline_in(*timeout);
+            *timeout = -1;
+        }
         return NH_WAKE_READY;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return call_deadline > 0 && nh_now() >= call_deadline ? NH_WAKE_TIMEOUT : NH_WAKE_READY;
+        return *call_deadline > 0 && nh_now() >= *call_deadline ? NH_WAKE_TIMEOUT : NH_WAKE_READY;
     return -1;
 }
 

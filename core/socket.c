@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A server holds one per idle connection (bench case 5): grow it knowingly. */
@@ -243,23 +244,41 @@ static double earlier(double a, double b)
     return a < b ? a : b;
 }
 
-/* With no deadline the call still gets a receive timeout: only a timed
- * receive ends with EINTR on a signal whose handler asked for SA_RESTART. */
-#define NO_DEADLINE_WAIT 3600.0
-
-ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
-                                double call_deadline)
+/* The kernel counts a receive timeout in ticks and may end it up to one tick
+ * early (the tick it starts in is partly gone). A wait that no clock checks
+ * afterwards asks for one tick more; the coarse clock's resolution is the tick. */
+static double tick(void)
 {
-    double deadline = earlier(s->rd.deadline, call_deadline);
-    double wait = NO_DEADLINE_WAIT;
-    if (deadline > 0) {
-        wait = deadline - nh_now();
-        if (wait <= 0) {
-            errno = EAGAIN;
-            return -1;
+    static double t = -1;
+    if (t < 0) {
+        struct timespec res;
+        t = clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0
+                ? (double)res.tv_nsec * 1e-9
+                : 0.01;
+    }
+    return t;
+}
+
+/* With no deadline the call still gets a receive timeout (NH_SOCKET_WAIT_PART):
+ * only a timed receive ends with EINTR on a signal whose handler asked for
+ * SA_RESTART. */
+ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
+                                double call_deadline, double timeout)
+{
+    double wait = NH_SOCKET_WAIT_PART;
+    if (timeout >= 0) {
+        wait = timeout + tick();
+    } else {
+        double deadline = earlier(s->rd.deadline, call_deadline);
+        if (deadline > 0) {
+            wait = deadline - nh_now();
+            if (wait <= 0) {
+                errno = EAGAIN;
+                return -1;
+            }
+            if (wait > NH_SOCKET_WAIT_PART)
+                wait = NH_SOCKET_WAIT_PART;   /* a far deadline is waited for in parts */
         }
-        if (wait > NO_DEADLINE_WAIT)
-            wait = NO_DEADLINE_WAIT;   /* a far deadline is waited for in parts */
     }
     /* Whole milliseconds, rounded up: a loop that waits the same time per call
      * sets the option once, and a wait never ends before its deadline. */
@@ -272,7 +291,10 @@ ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *fr
             return -1;
         s->rcvtimeo_ms = (unsigned)ms;
     }
-    return recvfrom_flags(s, buf, len, from, truncated, 0);
+    ssize_t n = recvfrom_flags(s, buf, len, from, truncated, 0);
+    if (n < 0 && timeout >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        errno = ETIMEDOUT;
+    return n;
 }
 
 ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to)

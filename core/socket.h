@@ -59,13 +59,24 @@ ssize_t nh_socket_send(nh_socket *s, const char *buf, size_t len);
 /* One datagram; *truncated says whether it was longer than len. */
 ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated);
 /* One datagram, waiting for it inside the system call until the earlier of
- * the read side's deadline and call_deadline (absolute; 0: none), for a caller that nothing else in the process could run
- * beside: it saves the poll that waiting on the loop costs. Datagram sockets
- * only (their fds are blocking; every other call says MSG_DONTWAIT). -1 with
- * EAGAIN when the wait ran out (check the deadline: a long wait is made of
- * several), EINTR when a signal came. */
+ * the read side's deadline and call_deadline (absolute; 0: none), for a caller
+ * that nothing else in the process could run beside: it saves the poll that
+ * waiting on the loop costs. Datagram sockets only (their fds are blocking;
+ * every other call says MSG_DONTWAIT). -1 with EAGAIN when the wait ran out
+ * (check the deadline: a long wait is made of several), EINTR when a signal
+ * came. `timeout` is -1, or a call's timeout in seconds that is not yet a
+ * deadline, when nh_socket_plain_wait allows: the wait is then the timeout
+ * itself, reads no clock, and ends with ETIMEDOUT when it runs out. */
 ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
-                                double call_deadline);
+                                double call_deadline, double timeout);
+/* Longest single wait in the system call; a longer one is made of several. */
+#define NH_SOCKET_WAIT_PART 3600.0
+/* Can a read that is to wait `timeout` seconds (>= 0) wait them as they are,
+ * with no deadline of the read side to respect? */
+static inline int nh_socket_plain_wait(const nh_socket *s, double timeout)
+{
+    return timeout > 0 && timeout <= NH_SOCKET_WAIT_PART && s->rd.deadline <= 0;
+}
 ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to);
 
 int nh_socket_shutdown_write(nh_socket *s);

@@ -495,6 +495,32 @@ describe("TCP", function()
       end)
     end)
 
+    it("bounds a whole write by its per-call timeout, across many waits", function()
+      S.run(function()
+        local c, s, ln = pair()
+        -- the peer takes 256 KiB every 16 ms (16 MiB/s) for at most 3 s: each
+        -- wait of the write ends well within its timeout, but the call as a
+        -- whole must end at it (a deadline remade per wait would write on)
+        local stop = nh.now() + 3
+        local reader = nh.spawn(function()
+          while nh.now() < stop do
+            if not s:read_full(256 * 1024, 1) then break end
+            nh.sleep(0.016)
+          end
+        end)
+        local big = string.rep("w", 64 * 1024 * 1024)
+        local t0 = nh.now()
+        local n, err, written = c:write(big, 0.3)
+        local took = nh.now() - t0
+        assert.is_nil(n)
+        assert.is_true(err.timeout, tostring(err))
+        assert.is_true(written > 0, "written: " .. tostring(written))
+        assert.is_true(took >= 0.29 and took < 1.5, "took " .. took)
+        c:close(); s:close(); ln:close()
+        assert.is_true((reader:wait(5)))
+      end)
+    end)
+
     it("finishes a write that had to wait once the peer reads, and wakes a waiting write on close", function()
       S.run(function()
         local c, s, ln = pair()

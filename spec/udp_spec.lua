@@ -256,6 +256,24 @@ describe("UDP", function()
       conn:close()
     end)
 
+    it("never ends a short timeout early, read_from or a dialled read, over many calls", function()
+      assert.are.equal(0, nh.live_tasks())
+      local pc = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local conn = assert(nh.dial("udp", tostring(pc:local_addr())))
+      for i = 1, 16 do
+        local t = 0.004 + (i % 5) * 0.0017
+        local t0 = nh.now()
+        local data, err
+        if i % 2 == 0 then data, err = pc:read_from(100, t) else data, err = conn:read(100, t) end
+        local took = nh.now() - t0
+        assert.is_nil(data)
+        assert.is_true(err.timeout, tostring(err))
+        assert.is_true(took >= t, string.format("a %.4f s timeout ended after %.4f s", t, took))
+        assert.is_true(took < t + 1)
+      end
+      pc:close(); conn:close()
+    end)
+
     it("receives a datagram that arrives while it waits, from read_from and a dialled read", function()
       local srv = assert(nh.listen_packet("udp", "127.0.0.1:0"))
       local port = srv:local_addr().port
