@@ -135,6 +135,7 @@ typedef struct nh_lpacket {
     struct nh_dgramq *queue;
     unsigned busy;       /* reads in a row that found a datagram waiting */
     nh_addr last_from;   /* the sender whose Addr is user value 1 */
+    const void *last_from_ud;   /* that Addr's block: write_to knows it by address */
 } nh_lpacket;
 
 enum { NH_K_PACKET, NH_K_CONN, NH_K_LISTENER };

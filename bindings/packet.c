@@ -88,6 +88,7 @@ static void push_sender(lua_State *L, nh_lsock *ls, int self, const nh_addr *fro
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, self, 1);
     lp->last_from = *from;
+    lp->last_from_ud = lua_touserdata(L, -1);
 }
 
 static int push_datagram(lua_State *L, nh_lsock *ls, const char *data, size_t len, const nh_addr *from,
@@ -257,18 +258,25 @@ static int write_to_k(lua_State *L, int status, lua_KContext ctx)
 static int l_write_to(lua_State *L)
 {
     nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
+    nh_lpacket *lp = (nh_lpacket *)ls;
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
     double timeout = nh_opt_seconds(L, 4);
-    char host[NH_HOST_MAX];
-    int port;
+    if (lua_gettop(L) > 4)
+        lua_settop(L, 4);   /* slot 5 is the deadline's if we wait */
+    /* A reply to the last sender: its Addr is user value 1, so alive, and
+     * Addrs never change. (A copy: a wait may let a task read a new sender.) */
     nh_addr dest;
-    int r = nh_check_addr(L, 3, ls->s.net, 0, &dest, host, sizeof host, &port);
-    if (r == 1) {
-        if (lua_gettop(L) > 4)
-            lua_settop(L, 4);   /* slot 5 is the deadline's if we wait */
+    const void *to = lua_touserdata(L, 3);
+    if (to && to == lp->last_from_ud) {
+        dest = lp->last_from;
         return write_to_run(L, ls, &dest, data, len, 0, timeout, NH_WAKE_READY);
     }
+    char host[NH_HOST_MAX];
+    int port;
+    int r = nh_check_addr(L, 3, ls->s.net, 0, &dest, host, sizeof host, &port);
+    if (r == 1)
+        return write_to_run(L, ls, &dest, data, len, 0, timeout, NH_WAKE_READY);
     if (r < 0)
         return nh_fail(L, "write", ls->s.net, nh_sock_laddr(ls), NULL, NH_ERR_TEXT,
                        lua_pushfstring(L, "address %s: no suitable address found", host), 0,

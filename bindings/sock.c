@@ -22,6 +22,7 @@ nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
         ((nh_lpacket *)ls)->queue = NULL;
         ((nh_lpacket *)ls)->busy = 0;
         memset(&((nh_lpacket *)ls)->last_from, 0, sizeof(nh_addr));
+        ((nh_lpacket *)ls)->last_from_ud = NULL;
     }
     nh_socket_init(&ls->s, net);
     ls->tag = &kind_tag[kind];
