@@ -5,7 +5,7 @@
  *
  *   ref_udp server PORT                     echo every datagram back (recvfrom/sendto)
  *   ref_udp client PORT SECONDS SIZE        ping-pong: send, wait for the echo, repeat
- *   ref_udp sink PORT QUIET                 count each burst of datagrams, until QUIET seconds
+ *   ref_udp sink PORT QUIET                 count each burst of datagrams (recvfrom), until QUIET seconds
  *                                           pass without one, and report it; then wait for the next
  *   ref_udp blast PORT SECONDS SIZE         send as fast as sendmmsg(2) allows
  */
@@ -117,14 +117,21 @@ static _Noreturn void sink(int port, double quiet)
     bind_to(fd, port);
     printf("ready\n");
     fflush(stdout);
+    /* recvfrom with the sender's address, as the issue's reference and as
+     * read_from, which returns it */
+    struct sockaddr_in from;
+    socklen_t fromlen = sizeof from;
     for (int burst = 1;; burst++) {
         set_timeout(fd, 0);   /* wait for the next burst as long as it takes */
-        if (recv(fd, buf, sizeof buf, 0) < 0)
+        if (recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fromlen) < 0)
             exit(1);
         long got = 1;
         double first = now(), last = first;
         set_timeout(fd, quiet);
-        while (recv(fd, buf, sizeof buf, 0) >= 0) {
+        for (;;) {
+            fromlen = sizeof from;
+            if (recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fromlen) < 0)
+                break;
             got++;
             last = now();
         }

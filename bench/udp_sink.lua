@@ -5,6 +5,7 @@
 -- usage: lua5.4 bench/udp_sink.lua PORT QUIET
 local net = dofile((arg[0]:match("^(.*)[/\\]") or ".") .. "/prelude.lua")
 local conn = assert(net.listen_packet("udp4", "127.0.0.1:" .. tonumber(arg[1])))
+assert(conn:set_read_buffer(8 << 20))   -- as the C sink does
 local quiet = tonumber(arg[2])
 print("ready")
 local burst = 0

@@ -134,6 +134,9 @@ typedef struct nh_lpacket {
     nh_lsock base;
     struct nh_dgramq *queue;
     unsigned busy;       /* reads in a row that found a datagram waiting */
+    unsigned char batch; /* a lone reader's waits fill the queue (recvmmsg) */
+    unsigned char hits;  /* looks before such waits in a row that found data (to 2) */
+    unsigned char singles;   /* such fills in a row that got one datagram */
     nh_addr last_from;   /* the sender whose Addr is user value 1 */
     const void *last_from_ud;   /* that Addr's block: write_to knows it by address */
 } nh_lpacket;

@@ -14,7 +14,9 @@
 
 #define NH_DGRAM_MAX 65536
 #define NH_BUSY_READS 32   /* reads in a row that found data before a socket gets a queue */
+#define NH_BATCH_SINGLES 8 /* lone fills in a row that got one datagram before batching stops */
 static char dgram[NH_DGRAM_MAX];
+
 
 static int is_again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
@@ -102,6 +104,49 @@ static int push_datagram(lua_State *L, nh_lsock *ls, const char *data, size_t le
 
 static int read_from_k(lua_State *L, int status, lua_KContext ctx);
 
+/* A lone reader (nh_alone) waits in the system call. A look before the wait
+ * now and then (nh_read_wait_first_alone) tells whether datagrams queue up
+ * meanwhile: if two looks in a row find one, the waits fill the queue
+ * (recvmmsg), one system call for all that are there; when fills keep getting
+ * one datagram, or a look finds none, a wait receives one (recvfrom), which
+ * costs the kernel less. */
+static void batch_if(nh_lpacket *lp, int found)
+{
+    lp->hits = found ? (lp->hits < 2 ? lp->hits + 1 : 2) : 0;
+    if (lp->hits == 2 && !lp->batch) {
+        if (!lp->queue)
+            lp->queue = nh_dgramq_new();   /* NULL on no memory: go on without */
+        lp->batch = lp->queue != NULL;
+        lp->singles = 0;
+    }
+}
+
+/* The lone wait: a datagram's bytes (valid until the next receive), or NULL
+ * with errno for nh_alone_wait_status. */
+static const char *lone_receive(nh_lpacket *lp, int max, size_t *len, nh_addr *from, int *truncated,
+                                double call_deadline, double timeout)
+{
+    nh_socket *s = &lp->base.s;
+    if (!lp->batch) {
+        ssize_t n = nh_socket_recvfrom_wait(s, dgram, (size_t)max, from, truncated, call_deadline,
+                                            timeout);
+        *len = n > 0 ? (size_t)n : 0;
+        return n >= 0 ? dgram : NULL;
+    }
+    int n = nh_socket_arm_wait(s, call_deadline, timeout);
+    if (n == 0)
+        n = nh_dgramq_fill(lp->queue, s->fd, 1);
+    if (n <= 0) {
+        nh_socket_wait_failed(timeout);
+        return NULL;
+    }
+    if (n > 1)
+        lp->singles = 0;
+    else if (++lp->singles == NH_BATCH_SINGLES)
+        lp->batch = 0;
+    return nh_dgramq_next(lp->queue, (size_t)max, len, from, truncated);
+}
+
 /* The read with its arguments as C values; a wait first leaves them on the
  * stack (self, max, deadline) for the continuation. A call's deadline is made
  * from `timeout` (seconds, -1 for none) when it first has to wait. */
@@ -126,25 +171,29 @@ static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_dead
         }
         int alone = nh_alone(L);
         if (waited || !(alone ? nh_read_wait_first_alone(ls) : nh_read_wait_first(ls))) {
+            const char *data = NULL;
             if (lp->queue) {
-                if (nh_dgramq_fill(lp->queue, ls->s.fd) > 0) {
-                    nh_read_done(ls, waited);
-                    const char *data = nh_dgramq_next(lp->queue, (size_t)max, &len, &from, &truncated);
-                    return push_datagram(L, ls, data, len, &from, truncated);
-                }
+                if (nh_dgramq_fill(lp->queue, ls->s.fd, 0) > 0)
+                    data = nh_dgramq_next(lp->queue, (size_t)max, &len, &from, &truncated);
             } else {
                 ssize_t n = nh_socket_recvfrom(&ls->s, dgram, (size_t)max, &from, &truncated);
                 if (n >= 0) {
-                    nh_read_done(ls, waited);
+                    data = dgram;
+                    len = (size_t)n;
                     if (waited)
                         lp->busy = 0;
                     else if (++lp->busy == NH_BUSY_READS)
                         lp->queue = nh_dgramq_new();   /* NULL on no memory: go on without */
-                    return push_datagram(L, ls, dgram, (size_t)n, &from, truncated);
                 }
             }
-            if (!is_again(errno))
+            if (!data && !is_again(errno))
                 return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
+            if (alone && !waited)
+                batch_if(lp, data != NULL);
+            if (data) {
+                nh_read_done(ls, waited);
+                return push_datagram(L, ls, data, len, &from, truncated);
+            }
         }
         waited = 1;
         if (timeout >= 0 && !(alone && nh_socket_plain_wait(&ls->s, timeout))) {
@@ -152,12 +201,11 @@ static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_dead
             timeout = -1;
         }
         if (alone) {
-            ssize_t n = nh_socket_recvfrom_wait(&ls->s, dgram, (size_t)max, &from, &truncated,
-                                                call_deadline, timeout);
-            if (n >= 0) {
+            const char *data = lone_receive(lp, max, &len, &from, &truncated, call_deadline, timeout);
+            if (data) {
                 nh_read_done(ls, 1);
                 lp->busy = 0;
-                return push_datagram(L, ls, dgram, (size_t)n, &from, truncated);
+                return push_datagram(L, ls, data, len, &from, truncated);
             }
             st = nh_alone_wait_status(L, &call_deadline, &timeout);
             if (st < 0)

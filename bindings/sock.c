@@ -5,6 +5,7 @@
  * method names the type it wanted: PacketConn, Conn, Listener.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "../core/dgramq.h"
@@ -21,6 +22,7 @@ nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
     if (kind == NH_K_PACKET) {
         ((nh_lpacket *)ls)->queue = NULL;
         ((nh_lpacket *)ls)->busy = 0;
+        ((nh_lpacket *)ls)->batch = ((nh_lpacket *)ls)->hits = ((nh_lpacket *)ls)->singles = 0;
         memset(&((nh_lpacket *)ls)->last_from, 0, sizeof(nh_addr));
         ((nh_lpacket *)ls)->last_from_ud = NULL;
     }
@@ -160,6 +162,28 @@ static int l_set_deadline(lua_State *L) { return set_deadlines(L, 1, 1); }
 static int l_set_read_deadline(lua_State *L) { return set_deadlines(L, 1, 0); }
 static int l_set_write_deadline(lua_State *L) { return set_deadlines(L, 0, 1); }
 
+/* conn:set_read_buffer(bytes) / set_write_buffer(bytes) -> true | nil, err.
+ * The kernel doubles the size asked for and caps it at net.core.rmem_max or
+ * wmem_max, as for Go's SetReadBuffer / SetWriteBuffer. */
+static int set_buffer(lua_State *L, int receive)
+{
+    nh_lsock *ls = nh_check_any_sock(L, 1);
+    if (nh_sock_kind(ls) == NH_K_LISTENER)
+        return luaL_typeerror(L, 1, NH_CONN " or " NH_PACKETCONN);
+    lua_Integer bytes = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, bytes >= 0 && bytes <= INT_MAX, 2, "bytes must be between 0 and 2 GiB");
+    if (!nh_socket_is_open(&ls->s))
+        return nh_fail(L, "set", ls->s.net, NULL, nh_sock_laddr(ls), NH_ERR_CLOSED, NULL, 0, NULL);
+    if (nh_socket_set_buffer(&ls->s, receive, (int)bytes) < 0)
+        return nh_fail(L, "set", ls->s.net, NULL, nh_sock_laddr(ls), NH_ERR_SYS, "setsockopt", errno,
+                       NULL);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_set_read_buffer(lua_State *L) { return set_buffer(L, 1); }
+static int l_set_write_buffer(lua_State *L) { return set_buffer(L, 0); }
+
 static int push_addr_or_nil(lua_State *L, const nh_addr *a, int net)
 {
     if (a)
@@ -215,6 +239,8 @@ void nh_sock_open(lua_State *L)
     static const luaL_Reg stream_extra[] = {
         {"set_read_deadline", l_set_read_deadline},
         {"set_write_deadline", l_set_write_deadline},
+        {"set_read_buffer", l_set_read_buffer},
+        {"set_write_buffer", l_set_write_buffer},
         {NULL, NULL}};
     for (int k = 0; k < 3; k++) {
         luaL_newmetatable(L, kind_names[k]);

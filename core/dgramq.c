@@ -42,15 +42,15 @@ int nh_dgramq_count(const nh_dgramq *q)
     return q->count - q->next;
 }
 
-int nh_dgramq_fill(nh_dgramq *q, int fd)
+int nh_dgramq_fill(nh_dgramq *q, int fd, int wait)
 {
     /* The kernel rewrote the name lengths of the slots it filled last time. */
     for (int i = 0; i < q->count; i++)
         q->msgs[i].msg_hdr.msg_namelen = sizeof q->names[i];
     int n;
     do
-        n = recvmmsg(fd, q->msgs, NH_DGRAMQ_SLOTS, MSG_DONTWAIT, NULL);
-    while (n < 0 && errno == EINTR);
+        n = recvmmsg(fd, q->msgs, NH_DGRAMQ_SLOTS, wait ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
+    while (n < 0 && errno == EINTR && !wait);
     q->count = n > 0 ? n : 0;
     q->next = 0;
     return n;

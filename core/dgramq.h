@@ -27,8 +27,10 @@ void nh_dgramq_free(nh_dgramq *q);
 int nh_dgramq_count(const nh_dgramq *q);
 
 /* Receive as many datagrams as are ready (up to the queue's size) from fd
- * into an empty queue: the number received, or -1 with errno (EAGAIN: none). */
-int nh_dgramq_fill(nh_dgramq *q, int fd);
+ * into an empty queue: the number received, or -1 with errno (EAGAIN: none).
+ * With `wait`, first wait for one as a blocking fd does (its receive timeout
+ * set; EINTR is returned, not retried). */
+int nh_dgramq_fill(nh_dgramq *q, int fd, int wait);
 
 /* The next datagram: its bytes (valid until the next call) and length, the
  * sender, and whether it was longer than `max` (then *len is max). */

@@ -262,8 +262,7 @@ static double tick(void)
 /* With no deadline the call still gets a receive timeout (NH_SOCKET_WAIT_PART):
  * only a timed receive ends with EINTR on a signal whose handler asked for
  * SA_RESTART. */
-ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
-                                double call_deadline, double timeout)
+int nh_socket_arm_wait(nh_socket *s, double call_deadline, double timeout)
 {
     double wait = NH_SOCKET_WAIT_PART;
     if (timeout >= 0) {
@@ -291,10 +290,23 @@ ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *fr
             return -1;
         s->rcvtimeo_ms = (unsigned)ms;
     }
-    ssize_t n = recvfrom_flags(s, buf, len, from, truncated, 0);
-    if (n < 0 && timeout >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+    return 0;
+}
+
+int nh_socket_wait_failed(double timeout)
+{
+    if (timeout >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
         errno = ETIMEDOUT;
-    return n;
+    return -1;
+}
+
+ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
+                                double call_deadline, double timeout)
+{
+    if (nh_socket_arm_wait(s, call_deadline, timeout) < 0)
+        return -1;
+    ssize_t n = recvfrom_flags(s, buf, len, from, truncated, 0);
+    return n < 0 ? nh_socket_wait_failed(timeout) : n;
 }
 
 ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to)
@@ -345,6 +357,11 @@ int nh_socket_set_write_deadline(nh_socket *s, double deadline)
         return -1;
     nh_socket_set_deadline(s, wr, deadline);
     return 0;
+}
+
+int nh_socket_set_buffer(nh_socket *s, int receive, int bytes)
+{
+    return setsockopt(s->fd, SOL_SOCKET, receive ? SO_RCVBUF : SO_SNDBUF, &bytes, sizeof bytes);
 }
 
 int nh_socket_wr_expired(const nh_socket *s)

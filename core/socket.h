@@ -69,6 +69,11 @@ ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, i
  * itself, reads no clock, and ends with ETIMEDOUT when it runs out. */
 ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
                                 double call_deadline, double timeout);
+/* The same wait for a blocking receive of one's own (recvmmsg): set the
+ * receive timeout it needs; -1 with EAGAIN if the deadline has passed. After
+ * the receive failed, nh_socket_wait_failed(timeout) turns errno as above. */
+int nh_socket_arm_wait(nh_socket *s, double call_deadline, double timeout);
+int nh_socket_wait_failed(double timeout);
 /* Longest single wait in the system call; a longer one is made of several. */
 #define NH_SOCKET_WAIT_PART 3600.0
 /* Can a read that is to wait `timeout` seconds (>= 0) wait them as they are,
@@ -89,6 +94,9 @@ nh_side *nh_socket_wr(nh_socket *s);
 
 /* Set the write side's deadline (0: none): 0, or -1 with ENOMEM. */
 int nh_socket_set_write_deadline(nh_socket *s, double deadline);
+/* The kernel's receive (SO_RCVBUF) or send (SO_SNDBUF) buffer size, as Go's
+ * SetReadBuffer / SetWriteBuffer; -1 with errno. */
+int nh_socket_set_buffer(nh_socket *s, int receive, int bytes);
 
 /* Has the write side's deadline passed? */
 int nh_socket_wr_expired(const nh_socket *s);

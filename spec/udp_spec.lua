@@ -387,6 +387,29 @@ describe("UDP", function()
       c:close()
     end)
 
+    it("sets the kernel's buffer sizes like Go's SetReadBuffer / SetWriteBuffer", function()
+      local pc = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      assert.is_true(pc:set_read_buffer(1 << 20))
+      assert.is_true(pc:set_write_buffer(256 * 1024))
+      local conn = assert(nh.dial("udp", tostring(pc:local_addr())))
+      assert.is_true(conn:set_read_buffer(65536))
+      assert.matches("bad argument #1 to 'set_read_buffer' %(bytes must be between 0 and 2 GiB%)",
+        S.error_of(function() pc:set_read_buffer(-1) end))
+      assert.matches("number expected, got string", S.error_of(pc.set_write_buffer, pc, "big"))
+      assert.matches("bad argument #2", S.error_of(pc.set_read_buffer, pc, 1.5))
+      local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
+      assert.is_nil(ln.set_read_buffer)
+      assert.matches("netharness.Conn or netharness.PacketConn expected",
+        S.error_of(pc.set_read_buffer, ln, 10))
+      ln:close()
+      local addr = tostring(pc:local_addr())
+      pc:close()
+      local ok, err = pc:set_read_buffer(4096)
+      assert.is_nil(ok)
+      assert.are.equal("set udp " .. addr .. ": use of closed network connection", tostring(err))
+      conn:close()
+    end)
+
     it("returns nil, err for an address already in use", function()
       local a = assert(nh.listen_packet("udp", "127.0.0.1:0"))
       local b, err = nh.listen_packet("udp", tostring(a:local_addr()))
@@ -437,6 +460,58 @@ describe("UDP", function()
       assert.is_true(err.timeout)
       srv:close(); a:close(); b:close()
     end)
+  end)
+
+  it("a lone reader batches bursts that arrive while it waits, with the same datagrams and truncation", function()
+    -- No task: reads wait in the system call. Bursts come from a child
+    -- process while we read, so datagrams queue up and the waits switch to
+    -- recvmmsg; every datagram must still come once, in order, intact.
+    assert.are.equal(0, nh.live_tasks())
+    local srv = assert(nh.listen_packet("udp4", "127.0.0.1:0"))
+    assert(srv:set_read_buffer(4 << 20))
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write([[
+      package.path = "bindings/?.lua;lua/?.lua;" .. package.path
+      package.cpath = "build/?.so;" .. package.cpath
+      local net = require "netharness"
+      local c = assert(net.dial("udp4", "]] .. tostring(srv:local_addr()) .. [["))
+      for round = 1, 8 do
+        for i = 1, 40 do assert(c:write(round .. ":" .. i)) end
+        assert(c:write(string.rep("B", 65507)))
+        assert(c:write("0123456789"))
+        net.sleep(0.03)
+      end
+      print((c:local_addr()))
+    ]])
+    f:close()
+    local child = S.popen("timeout 10 " .. S.lua .. " " .. script .. " 2>&1")
+    local sender
+    for round = 1, 8 do
+      for i = 1, 40 do
+        local data, from, truncated = srv:read_from(1500, 5)
+        assert.are.equal(round .. ":" .. i, data)
+        assert.is_false(truncated)
+        sender = sender or tostring(from)
+        assert.are.equal(sender, tostring(from))
+      end
+      local data, _, truncated = srv:read_from(65536, 5)
+      assert.is_true(data == string.rep("B", 65507))
+      assert.is_false(truncated)
+      data, _, truncated = srv:read_from(4, 5)
+      assert.are.equal("0123", data)
+      assert.is_true(truncated)
+    end
+    assert.are.equal(sender .. "\n", child:read("a"))
+    child:close()
+    os.remove(script)
+    -- a timeout still ends a wait that finds nothing
+    local t0 = nh.now()
+    local none, err = srv:read_from(100, 0.05)
+    assert.is_nil(none)
+    assert.is_true(err.timeout, tostring(err))
+    assert.is_true(nh.now() - t0 >= 0.05)
+    srv:close()
   end)
 
   it("gives repeated and nearly repeated datagrams byte for byte, and ones that never repeat", function()
