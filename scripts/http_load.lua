@@ -98,22 +98,27 @@ local function closed_by_peer(err)
   return err == net.EOF or (type(err) == "table" and (err.code == "ECONNRESET" or err.code == "EPIPE"))
 end
 
+-- One clock read a request: the time a response ends is the next request's
+-- start (only this bookkeeping lies between them).
 local function worker()
   local conn
-  while net.now() < stop do
-    local t0 = net.now()
+  local t0 = net.now()
+  while t0 < stop do
     local reused = conn ~= nil
     local res, err
     res, err, conn = round(conn, t0 + timeout)
     if not res and reused and closed_by_peer(err) then res, err, conn = round(nil, t0 + timeout) end
     if res then
+      local t1 = net.now()
       count = count + 1
-      latency:record(net.now() - t0)
+      latency:record(t1 - t0)
       bytes = bytes + #res.body
+      t0 = t1
     else
       errors = errors + 1
       first_error = first_error or tostring(err)
       net.sleep(0.01)
+      t0 = net.now()
     end
   end
   if conn then conn:close() end
