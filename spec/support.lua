@@ -146,4 +146,16 @@ end
 
 S.lua = "lua5.4"
 
+-- A script for a child process (run it with S.lua, then os.remove it) that
+-- finds the module in this checkout as `net`; body is the rest of it.
+function S.child_script(body)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write('package.path = "bindings/?.lua;lua/?.lua;" .. package.path\n',
+    'package.cpath = "build/?.so;" .. package.cpath\n',
+    'local net = require "netharness"\n', body)
+  f:close()
+  return path
+end
+
 return S

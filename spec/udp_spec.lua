@@ -341,19 +341,13 @@ describe("UDP", function()
       -- In a child process, so that the spec stays bounded (timeout 10) even
       -- if a datagram were lost.
       local port = S.free_port()
-      local script = os.tmpname()
-      local f = assert(io.open(script, "w"))
-      f:write([[
-        package.path = "bindings/?.lua;lua/?.lua;" .. package.path
-        package.cpath = "build/?.so;" .. package.cpath
-        local net = require "netharness"
+      local script = S.child_script([[
         local pc = assert(net.listen_packet("udp", "127.0.0.1:]] .. port .. [["))
         print((pc:read_from(100, 1e300)))
         print((pc:read_from(100, math.huge)))
         local t = net.spawn(function() return pc:read_from(100, 1e300) end)
         print((select(2, t:wait(5))))
       ]])
-      f:close()
       local send = "printf %s | socat -u - UDP4-SENDTO:127.0.0.1:" .. port
       local p = S.popen("(sleep 0.3; " .. send:format("one") .. "; sleep 0.2; " .. send:format("two")
         .. "; sleep 0.2; " .. send:format("three") .. ") & timeout 10 " .. S.lua .. " " .. script .. " 2>&1")
@@ -469,12 +463,7 @@ describe("UDP", function()
     assert.are.equal(0, nh.live_tasks())
     local srv = assert(nh.listen_packet("udp4", "127.0.0.1:0"))
     assert(srv:set_read_buffer(4 << 20))
-    local script = os.tmpname()
-    local f = assert(io.open(script, "w"))
-    f:write([[
-      package.path = "bindings/?.lua;lua/?.lua;" .. package.path
-      package.cpath = "build/?.so;" .. package.cpath
-      local net = require "netharness"
+    local script = S.child_script([[
       local c = assert(net.dial("udp4", "]] .. tostring(srv:local_addr()) .. [["))
       for round = 1, 8 do
         for i = 1, 40 do assert(c:write(round .. ":" .. i)) end
@@ -484,7 +473,6 @@ describe("UDP", function()
       end
       print((c:local_addr()))
     ]])
-    f:close()
     local child = S.popen("timeout 10 " .. S.lua .. " " .. script .. " 2>&1")
     local sender
     for round = 1, 8 do
