@@ -171,11 +171,15 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
         }
         if (!nh_socket_is_open(&ls->s))
             return conn_fail(L, ls, "read", NH_ERR_CLOSED, NULL, 0);
-        if (nh_side_expired(&ls->s.rd)) {
+        /* The deadline is checked before a fresh attempt. A wake comes from
+         * the loop, which runs a due deadline's timer before it reports the
+         * socket, and a read that waits at once leaves the check to the wait. */
+        int attempt = waited || !nh_read_wait_first(ls);
+        if (attempt && !waited && nh_side_expired(&ls->s.rd)) {
             nh_rbuf_settle(b);
             return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
         }
-        if (waited || !nh_read_wait_first(ls)) {
+        if (attempt) {
             size_t want = 0;
             if (mode == M_READ)
                 want = (size_t)lua_tointeger(L, 2);

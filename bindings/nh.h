@@ -47,7 +47,7 @@ static inline void *nh_test_tag(lua_State *L, int idx, const void *tag, size_t s
 
 typedef struct nh_block {
     nh_waiter w;
-    ev_timer timer;      /* lent to w: a wait on the C stack allocates nothing */
+    nh_timer timer;      /* lent to w: a wait on the C stack allocates nothing */
     int done;
 } nh_block;
 

@@ -54,11 +54,36 @@ static void unlink_waiter(nh_waiter *w)
     w->queue = NULL;
 }
 
-static void stop_timer(nh_waiter *w)
+/* A running timer left behind by a finished wait must not keep the loop
+ * running (nor hide a deadlock): it is unreferenced until a wait takes it up
+ * again or it stops. libev's own stop of a fired timer, and ours, take one
+ * reference each, so an unreferenced timer gets its reference back first. */
+static void timer_ref(nh_timer *t)
 {
-    if (w->timer) {
-        ev_timer_stop(NH_LOOP, w->timer);
-        ev_clear_pending(NH_LOOP, w->timer);
+    if (t->unref) {
+        ev_ref(NH_LOOP);
+        t->unref = 0;
+    }
+}
+
+static void timer_stop(nh_timer *t)
+{
+    timer_ref(t);
+    ev_timer_stop(NH_LOOP, &t->ev);   /* also drops a fire not yet delivered */
+}
+
+/* The wait is over: a lent timer stops with it, the waiter's own runs on. */
+static void timer_release(nh_waiter *w)
+{
+    nh_timer *t = w->timer;
+    if (!t)
+        return;
+    t->deadline = 0;
+    if (w->lent) {
+        timer_stop(t);
+    } else if (ev_is_active(&t->ev) && !t->unref) {
+        ev_unref(NH_LOOP);
+        t->unref = 1;
     }
 }
 
@@ -66,7 +91,7 @@ static void stop_timer(nh_waiter *w)
 static void deliver(nh_waiter *w, int status)
 {
     unlink_waiter(w);
-    stop_timer(w);
+    timer_release(w);
     w->armed = 0;
     w->wake(w, status);
 }
@@ -80,13 +105,36 @@ static void ready_cb(struct ev_loop *loop, ev_prepare *p, int revents)
         deliver(ready.q.head, ready.q.head->status);
 }
 
-static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
+static void timer_start(nh_timer *t, double left, double deadline)
 {
-    nh_waiter *w = t->data;
+    ev_timer_set(&t->ev, left, 0.);
+    ev_timer_start(NH_LOOP, &t->ev);
+    t->fires_by = deadline;
+}
+
+static void timer_cb(struct ev_loop *loop, ev_timer *ev, int revents)
+{
+    nh_timer *t = (nh_timer *)ev;
+    nh_waiter *w = ev->data;
     (void)loop;
     (void)revents;
-    if (w->armed)
+    timer_ref(t);   /* it has stopped */
+    if (!w->armed || w->queue == &ready.q || t->deadline <= 0)
+        return;   /* no wait of its own, or a wake already on its way */
+    double left = t->deadline - nh_now();
+    if (left <= 0)
         deliver(w, NH_WAKE_TIMEOUT);
+    else
+        timer_start(t, left, t->deadline);   /* started for an earlier deadline */
+}
+
+static void timer_init(nh_waiter *w, nh_timer *t)
+{
+    ev_init(&t->ev, timer_cb);
+    t->ev.data = w;
+    t->deadline = t->fires_by = 0;
+    t->unref = 0;
+    w->timer = t;
 }
 
 void nh_waiter_init(nh_waiter *w, nh_wake_fn wake)
@@ -101,52 +149,61 @@ void nh_waiter_init(nh_waiter *w, nh_wake_fn wake)
     w->lent = 0;
 }
 
-void nh_waiter_lend_timer(nh_waiter *w, ev_timer *timer)
+void nh_waiter_lend_timer(nh_waiter *w, nh_timer *timer)
 {
-    ev_init(timer, timer_cb);
-    timer->data = w;
-    w->timer = timer;
+    timer_init(w, timer);
     w->lent = 1;
 }
 
 void nh_waiter_free(nh_waiter *w)
 {
     nh_wait_cancel(w);
-    if (!w->lent)
-        free(w->timer);
+    if (w->timer) {
+        timer_stop(w->timer);
+        if (!w->lent)
+            free(w->timer);
+    }
     w->timer = NULL;
 }
 
-static int is_ready(const nh_waiter *w)
-{
-    return w->queue == &ready.q || (w->timer && ev_is_pending(w->timer));
-}
-
+/* A timer already running that fires no later than the deadline serves it
+ * as it is: its callback looks at the clock. Otherwise the clock is read and
+ * the timer started. A lent timer serves a caller outside the loop, whose
+ * libev time may be old: it brings that up to date first, so that it does
+ * not fire early (a waiter's own timer would only fire and start again). */
 static void arm_deadline(nh_waiter *w, double deadline)
 {
-    if (w->timer)
-        ev_timer_stop(NH_LOOP, w->timer);
-    if (deadline <= 0)
+    nh_timer *t = w->timer;
+    if (deadline <= 0) {
+        timer_release(w);
         return;
+    }
+    if (t && ev_is_active(&t->ev) && t->fires_by <= deadline) {
+        t->deadline = deadline;
+        timer_ref(t);
+        return;
+    }
     double left = deadline - nh_now();
     if (left <= 0) {
+        if (t)
+            t->deadline = 0;
         nh_wake_later(w, NH_WAKE_TIMEOUT);
         return;
     }
-    if (!w->timer) {
-        ev_timer *t = malloc(sizeof *t);
+    if (!t) {
+        t = malloc(sizeof *t);
         if (!t) {
             nh_wake_later(w, NH_WAKE_NOMEM);
             return;
         }
-        ev_init(t, timer_cb);
-        t->data = w;
-        w->timer = t;
+        timer_init(w, t);
+    } else {
+        timer_stop(t);
     }
-    /* libev counts from its cached time, stale when we run outside the loop. */
-    ev_now_update(NH_LOOP);
-    ev_timer_set(w->timer, left, 0.);
-    ev_timer_start(NH_LOOP, w->timer);
+    if (w->lent)
+        ev_now_update(NH_LOOP);
+    t->deadline = deadline;
+    timer_start(t, left, deadline);
 }
 
 void nh_wait(nh_waiter *w, nh_queue *q, double deadline)
@@ -160,25 +217,25 @@ void nh_wait(nh_waiter *w, nh_queue *q, double deadline)
 
 void nh_wait_set_deadline(nh_waiter *w, double deadline)
 {
-    if (w->armed && !is_ready(w))
+    if (w->armed && w->queue != &ready.q)
         arm_deadline(w, deadline);
 }
 
 void nh_wait_cancel(nh_waiter *w)
 {
     unlink_waiter(w);
-    stop_timer(w);
+    if (w->armed)
+        timer_release(w);
     w->armed = 0;
 }
 
+/* The wake goes first to the ready list: a timer that fires meanwhile finds
+ * it there and leaves it alone. */
 void nh_wake_later(nh_waiter *w, int status)
 {
     if (!w->armed || w->queue == &ready.q)
         return;
     unlink_waiter(w);
-    if (w->timer && ev_is_pending(w->timer))
-        return;   /* its deadline passed: that wake is on its way */
-    stop_timer(w);
     w->status = (unsigned char)status;
     if (!ready.init) {
         ev_init(&ready.feeder, ready_cb);

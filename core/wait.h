@@ -12,6 +12,13 @@
  * deadline timer is made on the first deadline (or lent by the owner), and a
  * queue is one pointer.
  *
+ * A waiter's own timer outlives the wait that started it, as libev's manual
+ * advises for timeouts that keep moving later: a wait whose deadline is no
+ * earlier keeps it running, and when it fires before the deadline it now
+ * serves, its callback reads the clock and starts it again. A request loop
+ * with a deadline per request then neither reads the clock nor touches the
+ * timer heap per wait. A timer lent by the owner ends with its wait.
+ *
  * Wakes that do not come from the loop's own callbacks (close, a task finishing,
  * a deadline moved into the past) go to the loop's ready list, which the loop
  * delivers from a fed event, so a wake never runs a coroutine inside another.
@@ -34,11 +41,19 @@ enum nh_wake {
 #define NH_LOOP EV_DEFAULT_UC
 
 typedef struct nh_waiter nh_waiter;
+typedef struct nh_timer nh_timer;
 typedef struct nh_queue nh_queue;
 typedef void (*nh_wake_fn)(nh_waiter *w, int status);
 
+struct nh_timer {
+    ev_timer ev;
+    double deadline;       /* what the waiter's current wait wants (0: none) */
+    double fires_by;       /* while running, it fires at or before this */
+    unsigned char unref;   /* running for no wait: the loop does not count it */
+};
+
 struct nh_waiter {
-    ev_timer *timer;       /* the deadline: NULL until one is needed */
+    nh_timer *timer;       /* the deadline: NULL until one is needed */
     nh_queue *queue;       /* the queue it waits in, or the loop's ready list */
     nh_waiter *prev, *next;
     nh_wake_fn wake;
@@ -59,7 +74,7 @@ double nh_now(void);
 void nh_waiter_init(nh_waiter *w, nh_wake_fn wake);
 
 /* Give w a timer of the owner's (a waiter on the C stack need not allocate). */
-void nh_waiter_lend_timer(nh_waiter *w, ev_timer *timer);
+void nh_waiter_lend_timer(nh_waiter *w, nh_timer *timer);
 
 /* Cancel and release what the waiter made (its timer). */
 void nh_waiter_free(nh_waiter *w);

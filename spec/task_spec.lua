@@ -184,6 +184,22 @@ describe("tasks", function()
     assert.are.equal(2, nh.cancel_all())
   end)
 
+  it("lets neither run() nor its deadlock check wait for the timers that finished waits leave running", function()
+    -- each task's wait(5) ends at once, leaving its 5 s timer running
+    local function quick() return nh.spawn(function() return true end) end
+    local t0 = nh.now()
+    for _ = 1, 3 do nh.spawn(function() assert(quick():wait(5)) end) end
+    assert.is_true(nh.run(10))
+    assert.is_true(nh.now() - t0 < 2, "run() waited for idle timers")
+    local a, b
+    a = nh.spawn(function() assert(quick():wait(5)); return b:wait() end)
+    b = nh.spawn(function() assert(quick():wait(5)); return a:wait() end)
+    t0 = nh.now()
+    assert.matches("deadlock", S.error_of(nh.run))
+    assert.is_true(nh.now() - t0 < 2, "the deadlock was seen late")
+    assert.are.equal(2, nh.cancel_all())
+  end)
+
   it("run(timeout) gives up with a timeout error", function()
     local t = nh.spawn(function() nh.sleep(10) end)
     local ok, err = nh.run(0.02)

@@ -408,6 +408,48 @@ describe("TCP", function()
       end)
     end)
 
+    it("serves a deadline per request with the timer it left running, ending no wait early", function()
+      S.run(function()
+        local c, s, ln = pair()
+        -- the peer answers three requests 0.12 s late each, then goes silent
+        local peer = nh.spawn(function()
+          for _ = 1, 3 do
+            local d = s:read(10, 2)
+            if not d then return end
+            nh.sleep(0.12)
+            s:write(d)
+          end
+        end)
+        -- every request's deadline is 0.3 s from its start: later each time,
+        -- so the timer started for the first serves them all. It fires during
+        -- the third request, before that one's deadline, and must not end it.
+        for i = 1, 3 do
+          c:set_deadline(nh.now() + 0.3)
+          assert(c:write(tostring(i)))
+          assert.are.equal(tostring(i), c:read(10))
+        end
+        local t0 = nh.now()
+        c:set_deadline(t0 + 0.3)
+        assert(c:write("4"))
+        local data, err = c:read(10)
+        local took = nh.now() - t0
+        assert.is_nil(data)
+        assert.is_true(err.timeout)
+        assert.is_true(took >= 0.29 and took < 1.5, "took " .. took)
+        assert(peer:wait(2))
+        -- an earlier deadline than the running timer's starts it anew
+        c:set_deadline(nil)
+        assert(c:write("5"))
+        t0 = nh.now()
+        data, err = c:read(10, 0.05)
+        took = nh.now() - t0
+        assert.is_nil(data)
+        assert.is_true(err.timeout)
+        assert.is_true(took >= 0.049 and took < 1.5, "took " .. took)
+        c:close(); s:close(); ln:close()
+      end)
+    end)
+
     it("bounds a whole read by its per-call timeout, however many waits it takes", function()
       S.run(function()
         local c, s, ln = pair()
