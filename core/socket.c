@@ -345,7 +345,7 @@ void nh_socket_set_deadline(nh_socket *s, nh_side *side, double deadline)
 
 int nh_side_expired(const nh_side *side)
 {
-    return side->deadline > 0 && nh_now() >= side->deadline;
+    return side->deadline > 0 && nh_passed(side->deadline);
 }
 
 int nh_socket_set_write_deadline(nh_socket *s, double deadline)

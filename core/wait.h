@@ -71,6 +71,9 @@ struct nh_queue {
 /* Monotonic seconds: the clock of deadlines and netharness.now(). */
 double nh_now(void);
 
+/* nh_now() >= deadline, reading the precise clock only near the deadline. */
+int nh_passed(double deadline);
+
 void nh_waiter_init(nh_waiter *w, nh_wake_fn wake);
 
 /* Give w a timer of the owner's (a waiter on the C stack need not allocate). */
