@@ -12,7 +12,7 @@ LUA_INC ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include
 # 6% fewer cycles per round trip (perf stat: 1,280 -> 1,205 user cycles).
 CFLAGS  ?= -O3 -g -flto
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden
-LDLIBS   = -lev -lpthread
+LDLIBS   = -lev -lpthread -lm
 
 CORE_SRC = $(wildcard core/*.c)
 BIND_SRC = $(wildcard bindings/*.c)

@@ -185,5 +185,6 @@ void nh_conn_open(lua_State *L);
 void nh_packet_open(lua_State *L);
 void nh_listen_open(lua_State *L);
 void nh_task_open(lua_State *L);
+void nh_histogram_open(lua_State *L);
 
 #endif
