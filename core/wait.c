@@ -119,8 +119,13 @@ static void ready_cb(struct ev_loop *loop, ev_prepare *p, int revents)
         deliver(ready.q.head, ready.q.head->status);
 }
 
+/* libev counts `left` from its cached time, which is behind whenever we run
+ * outside its wait (always, in a task): brought up to date, the timer fires
+ * at the deadline and not early (an early fire would cost a loop iteration,
+ * and the poll's wait is in whole milliseconds). */
 static void timer_start(nh_timer *t, double left, double deadline)
 {
+    ev_now_update(NH_LOOP);
     ev_timer_set(&t->ev, left, 0.);
     ev_timer_start(NH_LOOP, &t->ev);
     t->fires_by = deadline;
@@ -182,9 +187,7 @@ void nh_waiter_free(nh_waiter *w)
 
 /* A timer already running that fires no later than the deadline serves it
  * as it is: its callback looks at the clock. Otherwise the clock is read and
- * the timer started. A lent timer serves a caller outside the loop, whose
- * libev time may be old: it brings that up to date first, so that it does
- * not fire early (a waiter's own timer would only fire and start again). */
+ * the timer started. */
 static void arm_deadline(nh_waiter *w, double deadline)
 {
     nh_timer *t = w->timer;
@@ -214,8 +217,6 @@ static void arm_deadline(nh_waiter *w, double deadline)
     } else {
         timer_stop(t);
     }
-    if (w->lent)
-        ev_now_update(NH_LOOP);
     t->deadline = deadline;
     timer_start(t, left, deadline);
 }

@@ -365,6 +365,44 @@ http {
       end, 30)
     end)
 
+    it("reads past interim 1xx answers, and counts a malformed answer as an error", function()
+      S.run(function()
+        -- per connection: three answers after a 103, then a broken one and a close
+        local ln = assert(net.listen("tcp", "127.0.0.1:0"))
+        local good, bad = 0, 0
+        net.spawn(function()
+          while true do
+            local c = ln:accept()
+            if not c then return end
+            net.spawn(function()
+              for i = 1, 4 do
+                if not http.read_request(c, { timeout = 5 }) then break end
+                if i < 4 then
+                  if not c:write("HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n"
+                    .. "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") then break end
+                  good = good + 1
+                else
+                  c:write("HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok")
+                  bad = bad + 1
+                end
+              end
+              c:close()
+            end)
+          end
+        end)
+        local code, out = run_tool(S.lua .. " scripts/http_load.lua --connections 1 --duration 0.3 http://"
+          .. tostring(ln:addr()) .. "/")
+        assert.are.equal(0, code, out)
+        local requests, errors = out:match("result requests=(%d+) .* errors=(%d+)")
+        requests, errors = tonumber(requests), tonumber(errors)
+        assert.are.equal(good, requests, out)
+        assert.are.equal(bad, errors, out)
+        assert.is_true(bad >= 1, out)
+        assert.matches('Errors: %d+ %(first: invalid Content%-Length "2x"%)', out)
+        ln:close()
+      end, 30)
+    end)
+
     it("reports errors and exits non-zero when nothing answers", function()
       S.run(function()
         local port = S.free_port("tcp")

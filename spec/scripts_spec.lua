@@ -50,7 +50,7 @@ describe("seed scripts", function()
     S.run(function()
       local port = S.free_port()
       local srv = server("--seed 004 --addr 127.0.0.1:" .. port .. " --count 1")
-      nh.sleep(0.2) -- the 004 server prints nothing until a datagram comes
+      S.wait_udp_bound(port) -- the 004 server prints nothing until a datagram comes
       local cli = client("--seed 004 --addr 127.0.0.1:" .. port)
       local code, out = S.wait_exit(cli, 10)
       assert.are.equal(0, code, out)
@@ -201,7 +201,7 @@ describe("seed scripts", function()
         local port = S.free_port()
         -- socat splits quoted words in SYSTEM: echo joins its words back with spaces
         local so = S.start("socat UDP4-RECVFROM:" .. port .. ",bind=127.0.0.1 SYSTEM:'echo -n Hello from Server'", 20)
-        nh.sleep(0.2)
+        S.wait_udp_bound(port)
         local cli = client("--addr 127.0.0.1:" .. port)
         local code, out = S.wait_exit(cli, 10)
         assert.are.equal(0, code, out)

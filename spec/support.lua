@@ -144,6 +144,21 @@ function S.free_port(network)
   return port
 end
 
+-- Wait (at most `limit` seconds) until something on this machine has bound
+-- UDP port `port` on 127.0.0.1: a child server that prints nothing when ready.
+function S.wait_udp_bound(port, limit)
+  local want = string.format(":%04X ", port)
+  local deadline = nh.now() + (limit or 5)
+  repeat
+    for line in (read_file("/proc/net/udp") or ""):gmatch("[^\n]+") do
+      local loc = line:match("^%s*%d+: (%x+:%x+) ")
+      if loc and (loc .. " "):find("0100007F" .. want, 1, true) then return true end
+    end
+    nh.sleep(0.01)
+  until nh.now() >= deadline
+  error("nothing bound udp 127.0.0.1:" .. port .. " within " .. (limit or 5) .. "s", 2)
+end
+
 S.lua = "lua5.4"
 
 -- A script for a child process (run it with S.lua, then os.remove it) that

@@ -12,11 +12,14 @@ local function pair(network, host)
 end
 
 -- Write bytes one at a time with pauses, so reads see every split.
-local function net_spawn_bytes(conn, bytes)
+-- Write bytes one at a time, pausing every `every` bytes (3 unless given), so
+-- that the reader sees them arrive in pieces.
+local function net_spawn_bytes(conn, bytes, every)
+  every = every or 3
   return nh.spawn(function()
     for i = 1, #bytes do
       assert(conn:write(bytes:sub(i, i)))
-      if i % 3 == 0 then nh.sleep(0.001) end
+      if i % every == 0 then nh.sleep(0.001) end
     end
   end)
 end
@@ -303,7 +306,7 @@ describe("TCP", function()
         blocks[#blocks + 1] = big
         blocks[#blocks + 1] = big
         local all = table.concat(blocks)
-        local writer = net_spawn_bytes(c, all)
+        local writer = net_spawn_bytes(c, all, 29) -- (23 KB: pieces of 29 bytes split most blocks)
         for i, want in ipairs(blocks) do
           assert.are.equal(want, s:read_header_block(5), "block " .. i)
         end

@@ -620,10 +620,10 @@ local function response_template(block, res, frame, pos, count, is_head)
   return t
 end
 
--- Read one response to `req` (its method matters: HEAD has no body), like
--- Go's http.ReadResponse, body included. 1xx answers are returned as they come.
-function M.read_response(conn, req, opts)
-  if not (opts and opts._complete) then opts = complete(opts) end
+-- The head of a response to `req`: its template when the head was seen
+-- before (no message made yet), or false and the message parsed from it;
+-- then how the body is framed. nil, err when there is no valid head.
+local function response_head(conn, req, opts)
   local block, err, partial = conn:read_header_block(opts.timeout, opts.max_line + 2 + opts.max_header_bytes)
   if not block or block == "\r\n" or block == "\n" then
     block, err = finish_head(conn, opts, "status", block, err, partial)
@@ -631,10 +631,37 @@ function M.read_response(conn, req, opts)
   end
   local method = req and req.method or "GET"
   local is_head = method == "HEAD"
-  local res, frame
   local t = response_heads.heads[block]
   if t and t ~= true and t.is_head == is_head and t.fields_length <= opts.max_header_bytes
     and t.count <= opts.max_headers then
+    return t, t.frame
+  end
+  local res, frame, pos, count = parse_response_head(block, opts, req, method)
+  if not res then return nil, frame end
+  setmetatable(res, Response)
+  if t then
+    response_heads.heads[block] = response_template(block, res, frame, pos, count, is_head)
+  else
+    note(response_heads, block)
+  end
+  return false, frame, res
+end
+
+-- The body of the usual answer, a head seen before with a length: read
+-- before any message is made. nil when the framing is another; false, err
+-- when the read failed.
+local function known_length_body(conn, opts, frame)
+  if type(frame) ~= "number" or frame > opts.max_body then return nil end
+  if frame == 0 then return "" end
+  local body, err = conn:read_full(frame, opts.timeout)
+  if not body then return false, select(2, read_failed(err, "response body")) end
+  return body
+end
+
+-- The message and body for the other cases: a new head (res), or a head
+-- seen before (template t) with a body read as framed.
+local function response_rest(conn, req, opts, t, frame, res)
+  if t then
     res = setmetatable({
       proto = t.proto, proto_major = t.major, proto_minor = t.minor,
       status_code = t.status_code, status = t.status, reason = t.reason,
@@ -642,22 +669,50 @@ function M.read_response(conn, req, opts)
       content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
       close = t.close, body = nil,
     }, t.class)
-    frame = t.frame
-  else
-    local pos, count
-    res, frame, pos, count = parse_response_head(block, opts, req, method)
-    if not res then return nil, frame end
-    setmetatable(res, Response)
-    if t then
-      response_heads.heads[block] = response_template(block, res, frame, pos, count, is_head)
-    else
-      note(response_heads, block)
-    end
   end
   local body, berr = read_body(conn, opts, res, frame, "response")
   if not body then return nil, berr end
   res.body = body
   return res
+end
+
+-- Read one response to `req` (its method matters: HEAD has no body), like
+-- Go's http.ReadResponse, body included. 1xx answers are returned as they come.
+function M.read_response(conn, req, opts)
+  if not (opts and opts._complete) then opts = complete(opts) end
+  local t, frame, res = response_head(conn, req, opts)
+  if t == nil then return nil, frame end
+  if t then
+    local body, err = known_length_body(conn, opts, frame)
+    if body == false then return nil, err end
+    if body then -- the message made whole in one constructor
+      return setmetatable({
+        proto = t.proto, proto_major = t.major, proto_minor = t.minor,
+        status_code = t.status_code, status = t.status, reason = t.reason,
+        request = req, content_length = t.content_length, close = t.close, body = body,
+      }, t.class)
+    end
+  end
+  return response_rest(conn, req, opts, t, frame, res)
+end
+
+-- Read one response as read_response does, with every check, for a load
+-- generator that looks only at its status, body and framing: status_code,
+-- body, close (whether the connection ends with it), or nil, err. A head seen
+-- before makes no message at all: wrk's per-request work, not Go's.
+function M.read_status(conn, req, opts)
+  if not (opts and opts._complete) then opts = complete(opts) end
+  local t, frame, res = response_head(conn, req, opts)
+  if t == nil then return nil, frame end
+  if t then
+    local body, err = known_length_body(conn, opts, frame)
+    if body == false then return nil, err end
+    if body then return t.status_code, body, t.close end
+  end
+  local err
+  res, err = response_rest(conn, req, opts, t, frame, res)
+  if not res then return nil, err end
+  return res.status_code, res.body, res.close
 end
 
 return M
