@@ -647,17 +647,6 @@ local function response_head(conn, req, opts)
   return false, frame, res
 end
 
--- The body of the usual answer, a head seen before with a length: read
--- before any message is made. nil when the framing is another; false, err
--- when the read failed.
-local function known_length_body(conn, opts, frame)
-  if type(frame) ~= "number" or frame > opts.max_body then return nil end
-  if frame == 0 then return "" end
-  local body, err = conn:read_full(frame, opts.timeout)
-  if not body then return false, select(2, read_failed(err, "response body")) end
-  return body
-end
-
 -- The message and body for the other cases: a new head (res), or a head
 -- seen before (template t) with a body read as framed.
 local function response_rest(conn, req, opts, t, frame, res)
@@ -676,24 +665,38 @@ local function response_rest(conn, req, opts, t, frame, res)
   return res
 end
 
+-- One response read whole, in one of two shapes: the usual answer, a head
+-- seen before with a length, as its template and body (no message made);
+-- else false and the message. nil, err when it could not be read.
+local function read_parts(conn, req, opts)
+  local t, frame, res = response_head(conn, req, opts)
+  if t == nil then return nil, frame end
+  if t and type(frame) == "number" and frame <= opts.max_body then
+    if frame == 0 then return t, "" end
+    local body, err = conn:read_full(frame, opts.timeout)
+    if not body then return read_failed(err, "response body") end
+    return t, body
+  end
+  local err
+  res, err = response_rest(conn, req, opts, t, frame, res)
+  if not res then return nil, err end
+  return false, res
+end
+
 -- Read one response to `req` (its method matters: HEAD has no body), like
 -- Go's http.ReadResponse, body included. 1xx answers are returned as they come.
 function M.read_response(conn, req, opts)
   if not (opts and opts._complete) then opts = complete(opts) end
-  local t, frame, res = response_head(conn, req, opts)
-  if t == nil then return nil, frame end
-  if t then
-    local body, err = known_length_body(conn, opts, frame)
-    if body == false then return nil, err end
-    if body then -- the message made whole in one constructor
-      return setmetatable({
-        proto = t.proto, proto_major = t.major, proto_minor = t.minor,
-        status_code = t.status_code, status = t.status, reason = t.reason,
-        request = req, content_length = t.content_length, close = t.close, body = body,
-      }, t.class)
-    end
+  local t, x = read_parts(conn, req, opts)
+  if t then -- the message made whole in one constructor
+    return setmetatable({
+      proto = t.proto, proto_major = t.major, proto_minor = t.minor,
+      status_code = t.status_code, status = t.status, reason = t.reason,
+      request = req, content_length = t.content_length, close = t.close, body = x,
+    }, t.class)
   end
-  return response_rest(conn, req, opts, t, frame, res)
+  if t == nil then return nil, x end
+  return x
 end
 
 -- Read one response as read_response does, with every check, for a load
@@ -702,17 +705,10 @@ end
 -- before makes no message at all: wrk's per-request work, not Go's.
 function M.read_status(conn, req, opts)
   if not (opts and opts._complete) then opts = complete(opts) end
-  local t, frame, res = response_head(conn, req, opts)
-  if t == nil then return nil, frame end
-  if t then
-    local body, err = known_length_body(conn, opts, frame)
-    if body == false then return nil, err end
-    if body then return t.status_code, body, t.close end
-  end
-  local err
-  res, err = response_rest(conn, req, opts, t, frame, res)
-  if not res then return nil, err end
-  return res.status_code, res.body, res.close
+  local t, x = read_parts(conn, req, opts)
+  if t then return t.status_code, x, t.close end
+  if t == nil then return nil, x end
+  return x.status_code, x.body, x.close
 end
 
 return M
