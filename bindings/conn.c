@@ -547,11 +547,11 @@ void nh_conn_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
         {"read", l_read},
-        {"read_line", l_read_line},
-        {"read_until", l_read_until},
+        {"write", l_write},
         {"read_header_block", l_read_header_block},
         {"read_full", l_read_full},
-        {"write", l_write},
+        {"read_line", l_read_line},
+        {"read_until", l_read_until},
         {"close_write", l_close_write},
         {"set_line_limit", l_set_line_limit},
         {NULL, NULL}};

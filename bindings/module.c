@@ -40,10 +40,10 @@ __attribute__((visibility("default"))) int luaopen_netharness_core(lua_State *L)
     lua_newtable(L);
     nh_errors_open(L);
     nh_addr_open(L);
-    nh_sock_open(L);
     nh_packet_open(L);
     nh_conn_open(L);
     nh_listen_open(L);
+    nh_sock_open(L);   /* after the kinds: see push_metatable */
     nh_task_open(L);
     nh_recent_open(L);
     nh_histogram_open(L);

@@ -308,9 +308,12 @@ static int l_write_to(lua_State *L)
     nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
     nh_lpacket *lp = (nh_lpacket *)ls;
     size_t len;
-    const char *data = luaL_checklstring(L, 2, &len);
-    double timeout = nh_opt_seconds(L, 4);
-    if (lua_gettop(L) > 4)
+    const char *data = lua_tolstring(L, 2, &len);
+    if (!data)
+        luaL_checklstring(L, 2, &len);   /* raises the usual message */
+    int top = lua_gettop(L);
+    double timeout = top < 4 ? -1 : nh_opt_seconds(L, 4);
+    if (top > 4)
         lua_settop(L, 4);   /* slot 5 is the deadline's if we wait */
     /* A reply to the last sender: its Addr is user value 1, so alive, and
      * Addrs never change. (A copy: a wait may let a task read a new sender.) */

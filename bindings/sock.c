@@ -38,12 +38,26 @@ int nh_sock_kind(const nh_lsock *ls)
     return (int)((const char *)ls->tag - kind_tag);
 }
 
-nh_lsock *nh_check_sock(lua_State *L, int idx, int kind)
+/* The last socket of each kind that passed nh_check_sock: a loop calling
+ * methods on one socket skips the size test (an API call). The collector's
+ * finalizer (l_gc) forgets it before its memory can be reused. */
+static const void *last_checked[3];
+
+static __attribute__((noinline)) nh_lsock *check_sock_fully(lua_State *L, int idx, int kind)
 {
     nh_lsock *ls = nh_test_tag(L, idx, &kind_tag[kind], sizeof *ls);
     if (!ls)
         luaL_typeerror(L, idx, kind_names[kind]);
+    last_checked[kind] = ls;
     return ls;
+}
+
+nh_lsock *nh_check_sock(lua_State *L, int idx, int kind)
+{
+    nh_lsock *ls = lua_touserdata(L, idx);
+    if (ls && ls == last_checked[kind] && ls->tag == &kind_tag[kind])
+        return ls;
+    return check_sock_fully(L, idx, kind);
 }
 
 nh_lsock *nh_check_any_sock(lua_State *L, int idx)
@@ -127,6 +141,8 @@ static int l_close(lua_State *L)
 static int l_gc(lua_State *L)
 {
     nh_lsock *ls = nh_check_any_sock(L, 1);
+    if (last_checked[nh_sock_kind(ls)] == ls)
+        last_checked[nh_sock_kind(ls)] = NULL;
     release(ls);
     nh_socket_free(&ls->s);
     return 0;
@@ -228,6 +244,26 @@ static int l_fd(lua_State *L)
     return 1;
 }
 
+/* Every method call looks up "__index" in the metatable and then the method
+ * in that table. Both tables have slots to spare (luaL_newmetatable's would be
+ * full) and take their hottest keys first: "__index", then the kinds' own
+ * methods (read_from, read, ...), then the common ones (nh_sock_open runs
+ * last). A key stored first owns its main slot whatever the hash seed, so
+ * those lookups never walk a chain. */
+static void push_metatable(lua_State *L, const char *tname)
+{
+    if (luaL_getmetatable(L, tname) != LUA_TNIL)
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 16);
+    lua_createtable(L, 0, 64);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, tname);
+    lua_setfield(L, -2, "__name");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, tname);
+}
+
 void nh_sock_open(lua_State *L)
 {
     static const luaL_Reg common[] = {
@@ -243,14 +279,14 @@ void nh_sock_open(lua_State *L)
         {"set_write_buffer", l_set_write_buffer},
         {NULL, NULL}};
     for (int k = 0; k < 3; k++) {
-        luaL_newmetatable(L, kind_names[k]);
+        push_metatable(L, kind_names[k]);
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__close");
         lua_pushcfunction(L, l_tostring);
         lua_setfield(L, -2, "__tostring");
-        lua_newtable(L);
+        lua_getfield(L, -1, "__index");
         luaL_setfuncs(L, common, 0);
         if (k != NH_K_LISTENER)
             luaL_setfuncs(L, stream_extra, 0);
@@ -262,14 +298,13 @@ void nh_sock_open(lua_State *L)
             lua_pushcfunction(L, l_local_addr);
             lua_setfield(L, -2, "addr");
         }
-        lua_setfield(L, -2, "__index");
-        lua_pop(L, 1);
+        lua_pop(L, 2);
     }
 }
 
 void nh_add_methods(lua_State *L, const char *tname, const luaL_Reg *methods)
 {
-    luaL_getmetatable(L, tname);
+    push_metatable(L, tname);
     lua_getfield(L, -1, "__index");
     luaL_setfuncs(L, methods, 0);
     lua_pop(L, 2);

@@ -381,6 +381,37 @@ describe("UDP", function()
       c:close()
     end)
 
+    it("checks the object a method is called on after calls on a real socket too", function()
+      -- The binding remembers the last socket of each kind that passed the check.
+      local c = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local read_from, local_addr = c.read_from, c.local_addr
+      local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
+      for _ = 1, 3 do
+        assert.is_nil((read_from(c, 64, 0)))
+        assert.matches("PacketConn expected, got FILE%*", S.error_of(read_from, io.stdout, 64, 0))
+        assert.matches("PacketConn expected, got netharness.Listener", S.error_of(read_from, ln, 64, 0))
+        assert.matches("PacketConn expected, got netharness.Addr",
+          S.error_of(read_from, c:local_addr(), 64, 0))
+      end
+      ln:close()
+      -- Collected sockets are forgotten: new ones (perhaps where they were) are told apart.
+      for i = 1, 20 do
+        do
+          local p <close> = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+          assert.is_truthy(local_addr(p))
+        end
+        collectgarbage()
+        collectgarbage()
+        local f = assert(io.tmpfile())
+        assert.matches("PacketConn expected, got FILE%*", S.error_of(read_from, f, 64, 0))
+        f:close()
+        local p2 = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+        assert.are.equal(tostring(p2:local_addr()), tostring(local_addr(p2)), "round " .. i)
+        p2:close()
+      end
+      c:close()
+    end)
+
     it("sets the kernel's buffer sizes like Go's SetReadBuffer / SetWriteBuffer", function()
       local pc = assert(nh.listen_packet("udp", "127.0.0.1:0"))
       assert.is_true(pc:set_read_buffer(1 << 20))
