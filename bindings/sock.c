@@ -94,9 +94,15 @@ lua_Integer nh_opt_integer(lua_State *L, int arg, lua_Integer def)
 
 double nh_opt_seconds(lua_State *L, int arg)
 {
-    if (lua_gettop(L) < arg || lua_isnil(L, arg))   /* the count is the cheaper look */
+    if (lua_gettop(L) < arg)   /* the cheapest look, for calls without one */
         return -1;
-    double t = luaL_checknumber(L, arg);
+    int isnum;
+    double t = lua_tonumberx(L, arg, &isnum);   /* one more when a number is there */
+    if (!isnum) {
+        if (lua_isnil(L, arg))
+            return -1;
+        t = luaL_checknumber(L, arg);   /* raises the usual message */
+    }
     luaL_argcheck(L, t >= 0 && t == t, arg, "timeout must be a non-negative number of seconds");
     return t;
 }
