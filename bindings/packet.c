@@ -104,6 +104,16 @@ static int push_datagram(lua_State *L, nh_lsock *ls, const char *data, size_t le
 
 static int read_from_k(lua_State *L, int status, lua_KContext ctx);
 
+/* The next datagram of those a batch left in the socket's queue. */
+static int push_queued(lua_State *L, nh_lpacket *lp, int max)
+{
+    nh_addr from;
+    int truncated;
+    size_t len;
+    const char *data = nh_dgramq_next(lp->queue, (size_t)max, &len, &from, &truncated);
+    return push_datagram(L, &lp->base, data, len, &from, truncated);
+}
+
 /* A lone reader (nh_alone) waits in the system call. A look before the wait
  * now and then (nh_read_wait_first_alone) tells whether datagrams queue up
  * meanwhile: if two looks in a row find one, the waits fill the queue
@@ -162,13 +172,11 @@ static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_dead
             return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_CLOSED, NULL, 0, NULL);
         if (nh_side_expired(&ls->s.rd))
             return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_TIMEOUT, NULL, 0, NULL);
+        if (lp->queue && nh_dgramq_count(lp->queue) > 0)
+            return push_queued(L, lp, max);
         nh_addr from;
         int truncated;
         size_t len;
-        if (lp->queue && nh_dgramq_count(lp->queue) > 0) {
-            const char *data = nh_dgramq_next(lp->queue, (size_t)max, &len, &from, &truncated);
-            return push_datagram(L, ls, data, len, &from, truncated);
-        }
         int alone = nh_alone(L);
         if (waited || !(alone ? nh_read_wait_first_alone(ls) : nh_read_wait_first(ls))) {
             const char *data = NULL;
@@ -230,9 +238,14 @@ static int read_from_k(lua_State *L, int status, lua_KContext ctx)
 
 static int l_read_from(lua_State *L)
 {
-    nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
+    nh_lpacket *lp = (nh_lpacket *)nh_check_sock(L, 1, NH_K_PACKET);
     int max = check_max(L, 2);
-    return read_from_run(L, (nh_lpacket *)ls, max, 0, nh_opt_seconds(L, 3), NH_WAKE_READY, 0);
+    double timeout = nh_opt_seconds(L, 3);
+    /* A busy socket's reads mostly find a queued datagram: then the socket is
+     * open (closing frees the queue) and the deadline is all to check. */
+    if (lp->queue && nh_dgramq_count(lp->queue) > 0 && !nh_side_expired(&lp->base.s.rd))
+        return push_queued(L, lp, max);
+    return read_from_run(L, lp, max, 0, timeout, NH_WAKE_READY, 0);
 }
 
 /* conn:write_to(data, address [, timeout]) -> bytes | nil, err */
