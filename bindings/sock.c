@@ -39,8 +39,10 @@ int nh_sock_kind(const nh_lsock *ls)
 }
 
 /* The last socket of each kind that passed nh_check_sock: a loop calling
- * methods on one socket skips the size test (an API call). The collector's
- * finalizer (l_gc) forgets it before its memory can be reused. */
+ * methods on one socket skips the size test (an API call) and compares only
+ * the tag. The collector's finalizer (l_gc) forgets it before its memory can
+ * be reused; the tag test keeps the shortcut safe should a script remove
+ * __gc from the metatable. */
 static const void *last_checked[3];
 
 static __attribute__((noinline)) nh_lsock *check_sock_fully(lua_State *L, int idx, int kind)
