@@ -293,6 +293,8 @@ static int udp_read_k(lua_State *L, int status, lua_KContext ctx)
 /* conn:read([max [, timeout]]) -> data | nil, err   (udp: data, truncated) */
 static int l_read(lua_State *L)
 {
+    if (nh_fair(L))
+        return nh_yield_then(L, l_read);
     nh_lsock *ls = check_conn(L);
     int udp = !nh_net_is_stream(ls->s.net);
     lua_Integer max = nh_opt_integer(L, 2, 65536);
@@ -318,12 +320,16 @@ static int start_read_timeout_only(lua_State *L, const char *method, int mode)
 /* conn:read_line([timeout]) -> line without "\n" or "\r\n" | nil, err [, partial] */
 static int l_read_line(lua_State *L)
 {
+    if (nh_fair(L))
+        return nh_yield_then(L, l_read_line);
     return start_read_timeout_only(L, "read_line", M_LINE);
 }
 
 /* conn:read_until(delimiter [, timeout]) -> data ending with delimiter | nil, err [, partial] */
 static int l_read_until(lua_State *L)
 {
+    if (nh_fair(L))
+        return nh_yield_then(L, l_read_until);
     check_tcp(L, "read_until");
     size_t dlen;
     luaL_checklstring(L, 2, &dlen);
@@ -337,6 +343,8 @@ static int l_read_until(lua_State *L)
  * a parser passes its own limit with each call instead of setting it first. */
 static int l_read_header_block(lua_State *L)
 {
+    if (nh_fair(L))
+        return nh_yield_then(L, l_read_header_block);
     check_tcp(L, "read_header_block");
     if (!lua_isnoneornil(L, 3)) {
         lua_Integer max = luaL_checkinteger(L, 3);
@@ -352,6 +360,8 @@ static int l_read_header_block(lua_State *L)
 /* conn:read_full(n [, timeout]) -> exactly n bytes | nil, err [, partial] */
 static int l_read_full(lua_State *L)
 {
+    if (nh_fair(L))
+        return nh_yield_then(L, l_read_full);
     check_tcp(L, "read_full");
     lua_Integer n = luaL_checkinteger(L, 2);
     luaL_argcheck(L, n >= 0, 2, "byte count must not be negative");
@@ -440,6 +450,8 @@ static int write_k(lua_State *L, int status, lua_KContext ctx)
 /* conn:write(data [, timeout]) -> #data | nil, err, bytes_written */
 static int l_write(lua_State *L)
 {
+    if (nh_fair(L))
+        return nh_yield_then(L, l_write);
     nh_lsock *ls = check_conn(L);
     size_t len;
     const char *data = luaL_checklstring(L, 2, &len);
@@ -523,6 +535,8 @@ static int dial_lookup_k(lua_State *L, int status, lua_KContext ctx)
 
 static int l_dial(lua_State *L)
 {
+    if (nh_fair(L))
+        return nh_yield_then(L, l_dial);
     int net = nh_check_net(L, 1);
     double deadline = nh_opt_timeout(L, 3);
     char host[NH_HOST_MAX];

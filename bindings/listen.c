@@ -101,6 +101,8 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx)
 
 static int l_accept(lua_State *L)
 {
+    if (nh_fair(L))
+        return nh_yield_then(L, l_accept);
     nh_lsock *ln = nh_check_sock(L, 1, NH_K_LISTENER);
     double deadline = nh_opt_timeout(L, 2);
     lua_settop(L, 2);

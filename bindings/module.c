@@ -45,6 +45,7 @@ __attribute__((visibility("default"))) int luaopen_netharness_core(lua_State *L)
     nh_listen_open(L);
     nh_sock_open(L);   /* after the kinds: see push_metatable */
     nh_task_open(L);
+    nh_coroutine_open(L);
     nh_recent_open(L);
     nh_histogram_open(L);
     lua_pushliteral(L, NH_VERSION);

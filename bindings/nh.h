@@ -69,6 +69,29 @@ int nh_alone(lua_State *L);
  * timeout waited as it is (*timeout >= 0, nh_socket_plain_wait) that a signal
  * cut short becomes a deadline from now. */
 int nh_alone_wait_status(lua_State *L, double *call_deadline, double *timeout);
+/* Fair turns: a call that completes without waiting does not return to the
+ * loop, so a task whose reads keep finding data would starve every other task,
+ * timer and socket. Each I/O call counts itself; every NH_FAIR_OPS-th call
+ * since the loop last ran lets the loop run first: a task yields (one pass of
+ * the loop, then the call goes on), the main chunk runs one pass without
+ * blocking. 64 calls is at most ~100 us of a task's work between two passes
+ * on this machine; the count costs an increment a call (see bench/README.md). */
+#define NH_FAIR_OPS 64
+extern unsigned nh_streak;
+int nh_take_turn(lua_State *L);
+/* Yield to the loop, then call `call` again with the same arguments. */
+int nh_yield_then(lua_State *L, lua_CFunction call);
+static inline int nh_fair(lua_State *L)
+{
+    return ++nh_streak >= NH_FAIR_OPS && nh_take_turn(L);
+}
+
+/* Plain coroutines inside a task (coroutine.c): while L resumes co, a wait in
+ * co parks L's task; unlend says whether co did (it then yielded to the loop,
+ * and its resumer must pass that yield on). */
+void *nh_task_lend(lua_State *L, lua_State *co);
+int nh_task_unlend(lua_State *co, void *task);
+
 /* In a continuation after a yield: how the wait ended. */
 int nh_wait_status(lua_State *L);
 /* The wake status a continuation starts from: READY on the first call. */
@@ -185,6 +208,7 @@ void nh_conn_open(lua_State *L);
 void nh_packet_open(lua_State *L);
 void nh_listen_open(lua_State *L);
 void nh_task_open(lua_State *L);
+void nh_coroutine_open(lua_State *L);
 void nh_histogram_open(lua_State *L);
 
 #endif

@@ -238,6 +238,8 @@ static int read_from_k(lua_State *L, int status, lua_KContext ctx)
 
 static int l_read_from(lua_State *L)
 {
+    if (nh_fair(L))
+        return nh_yield_then(L, l_read_from);
     nh_lpacket *lp = (nh_lpacket *)nh_check_sock(L, 1, NH_K_PACKET);
     int max = check_max(L, 2);
     double timeout = nh_opt_seconds(L, 3);
@@ -318,6 +320,8 @@ static int write_to_k(lua_State *L, int status, lua_KContext ctx)
 
 static int l_write_to(lua_State *L)
 {
+    if (nh_fair(L))
+        return nh_yield_then(L, l_write_to);
     nh_lsock *ls = nh_check_sock(L, 1, NH_K_PACKET);
     nh_lpacket *lp = (nh_lpacket *)ls;
     size_t len;

@@ -29,6 +29,7 @@ typedef struct nh_task {
 _Static_assert(sizeof(nh_task) <= 80, "nh_task outgrew its memory budget");
 
 static int live_count;
+static int driving;             /* drive() calls on the C stack (and run()'s own pass) */
 static nh_queue all_done;       /* run() waits here for live_count == 0 */
 static lua_State *sched;        /* a thread of our own for handlers and tracebacks; its
                                  * stack slot 1 is the live table, anchoring live tasks */
@@ -41,10 +42,63 @@ struct ev_loop *nh_loop(void)
     return EV_DEFAULT_UC;
 }
 
-static nh_task *current_task(lua_State *L)
+/* A thread's extra space names the task it runs for: a task's own coroutine
+ * from spawn to finish, and a plain coroutine while the task resumes it
+ * through netharness's coroutine.resume / wrap (coroutine.c lends it). */
+static nh_task **task_slot(lua_State *L)
 {
-    nh_task *t = *(nh_task **)lua_getextraspace(L);
-    return (t && t->co == L && lua_isyieldable(L)) ? t : NULL;
+    return (nh_task **)lua_getextraspace(L);
+}
+
+static void finish(nh_task *t, int state);
+static void report(nh_task *t, const char *msg);
+
+/* A task's coroutine that runs although the loop did not resume it: someone
+ * called coroutine.resume on it. Its wait is void now (the loop would resume
+ * it a second time): the task fails, and so does the resume. */
+static int hijacked(lua_State *L, nh_task *t)
+{
+    static const char msg[] = "netharness: a task's coroutine was resumed from outside the loop "
+                              "(coroutine.resume on a task); the task is stopped";
+    nh_wait_cancel(&t->w);
+    report(t, msg);
+    lua_pushstring(sched, msg);
+    finish(t, T_FAILED);
+    return luaL_error(L, "%s", msg);
+}
+
+/* The task a waiting call should park, or NULL when it must wait on its own
+ * (not in a task, or at a C boundary it cannot yield across). */
+static nh_task *task_of(lua_State *L)
+{
+    nh_task *t = *task_slot(L);
+    if (!t)
+        return NULL;
+    if (!t->running)
+        hijacked(L, t);
+    return lua_isyieldable(L) ? t : NULL;
+}
+
+/* Lend plain coroutine co the task L runs for while L resumes it, when L can
+ * pass a wait on (yield): a wait in co then parks that task. */
+void *nh_task_lend(lua_State *L, lua_State *co)
+{
+    nh_task *t = *task_slot(L);
+    if (!t || !t->running || *task_slot(co) || !lua_isyieldable(L))
+        return NULL;
+    *task_slot(co) = t;
+    return t;
+}
+
+/* After the resume: did co park the task on a wait (it yielded to the loop,
+ * not to its resumer)? */
+int nh_task_unlend(lua_State *co, void *task)
+{
+    nh_task *t = task;
+    if (!t)
+        return 0;
+    *task_slot(co) = NULL;
+    return t->yielded;
 }
 
 /* ---- the wait protocol ---- */
@@ -58,9 +112,15 @@ static void block_wake(nh_waiter *w, int status)
 
 nh_waiter *nh_wait_begin(lua_State *L, nh_block *blk)
 {
-    nh_task *t = current_task(L);
+    nh_task *t = task_of(L);
     if (t)
         return &t->w;
+    /* A second loop run from inside the first would hold every wait outside
+     * it until its own ends (timeouts broken, the C stack without bound). */
+    if (driving)
+        luaL_error(L, "netharness: cannot wait here: inside a task, a call that waits must be able "
+                      "to yield (not in a metamethod, a table.sort comparator, a string.gsub "
+                      "function or a coroutine resumed by another library)");
     nh_waiter_init(&blk->w, block_wake);
     nh_waiter_lend_timer(&blk->w, &blk->timer);
     blk->done = 0;
@@ -72,12 +132,13 @@ enum { DRIVE_DONE, DRIVE_DEADLOCK, DRIVE_INTERRUPTED };
 /* Run the loop until *done. The interpreter answers Ctrl-C by installing a
  * hook, which never fires while we sit in C: a hook that appears meanwhile can
  * only come from a signal handler, so stop and let the caller raise. */
-static int drive(int *done)
+static int drive_loop(int *done)
 {
     struct ev_loop *loop = nh_loop();
     lua_Hook hook = lua_gethook(main_L);
     for (;;) {
-        ev_invoke_pending(loop);   /* wakes fed from outside a callback */
+        nh_streak = 0;
+        ev_invoke_pending(loop);
         if (*done)
             return DRIVE_DONE;
         if (lua_gethook(main_L) != hook)
@@ -87,9 +148,17 @@ static int drive(int *done)
     }
 }
 
+static int drive(int *done)
+{
+    driving++;
+    int r = drive_loop(done);
+    driving--;
+    return r;
+}
+
 int nh_suspend(lua_State *L, nh_block *blk, lua_KContext ctx, lua_KFunction k)
 {
-    nh_task *t = current_task(L);
+    nh_task *t = task_of(L);
     if (t) {
         t->yielded = 1;
         return lua_yieldk(L, 0, ctx, k);   /* unwinds this C frame: k takes over */
@@ -141,8 +210,43 @@ int nh_alone_wait_status(lua_State *L, double *call_deadline, double *timeout)
 
 int nh_wait_status(lua_State *L)
 {
-    nh_task *t = current_task(L);
+    nh_task *t = task_of(L);
     return t ? t->wstatus : NH_WAKE_READY;
+}
+
+/* ---- fair turns ---- */
+
+unsigned nh_streak;
+
+static void reschedule(nh_task *t);
+
+int nh_take_turn(lua_State *L)
+{
+    nh_streak = 0;
+    if (!live_count && !nh_ready_pending())
+        return 0;   /* nobody else to let run */
+    if (task_of(L))
+        return 1;
+    if (!driving) {   /* the main chunk: one pass of the loop, without blocking */
+        driving++;
+        ev_run(nh_loop(), EVRUN_NOWAIT);
+        driving--;
+    }
+    return 0;
+}
+
+static int again_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    return ((lua_CFunction)ctx)(L);
+}
+
+int nh_yield_then(lua_State *L, lua_CFunction call)
+{
+    nh_task *t = task_of(L);
+    reschedule(t);
+    t->yielded = 1;
+    return lua_yieldk(L, 0, (lua_KContext)call, again_k);
 }
 
 /* ---- task life ---- */
@@ -182,6 +286,7 @@ static void finish(nh_task *t, int state)
     lua_insert(S, -2);
     lua_setiuservalue(S, -2, 1);      /* the outcome replaces the coroutine */
     lua_pop(S, 1);
+    *task_slot(t->co) = NULL;
     t->co = NULL;
     t->state = state;
     nh_queue_wake_all(&t->joiners, NH_WAKE_READY);
@@ -197,6 +302,52 @@ static void reschedule(nh_task *t)
     nh_wake_later(&t->w, NH_WAKE_READY);
 }
 
+/* What a finished coroutine left, as its task's outcome (run protected: a
+ * Lua error must never unwind through a libev callback, and converting an
+ * error object calls its __tostring). On S: the coroutine, its status, the
+ * number of results. Returns the results table, or the message with the
+ * traceback. */
+static int make_outcome(lua_State *S)
+{
+    lua_State *co = lua_tothread(S, 1);
+    int rc = (int)lua_tointeger(S, 2), nres = (int)lua_tointeger(S, 3);
+    if (rc == LUA_OK) {
+        luaL_checkstack(S, nres + 2, "too many results from a task");
+        lua_createtable(S, nres, 1);
+        lua_xmove(co, S, nres);
+        for (int i = nres; i >= 1; i--)
+            lua_rawseti(S, -(i + 1), i);      /* tbl sits below the i values left */
+        lua_pushinteger(S, nres);
+        lua_setfield(S, -2, "n");
+        return 1;
+    }
+    lua_xmove(co, S, 1);
+    const char *msg = luaL_tolstring(S, -1, NULL);
+    luaL_traceback(S, co, msg, 0);
+    return 1;
+}
+
+/* The outcome of a coroutine that ended with rc, on top of sched. */
+static void outcome(lua_State *co, int rc, int nres)
+{
+    lua_State *S = sched;
+    int err_type = rc == LUA_OK ? LUA_TNIL : lua_type(co, -1);
+    lua_pushcfunction(S, make_outcome);
+    lua_pushthread(co);
+    lua_xmove(co, S, 1);
+    lua_pushinteger(S, rc);
+    lua_pushinteger(S, nres);
+    if (lua_pcall(S, 3, 1, 0) == LUA_OK)
+        return;
+    const char *why = lua_tostring(S, -1);
+    if (rc == LUA_OK)
+        lua_pushfstring(S, "task returned values that could not be kept: %s", why ? why : "?");
+    else
+        lua_pushfstring(S, "task failed with a %s error object that could not be converted to a "
+                           "string: %s", lua_typename(S, err_type), why ? why : "?");
+    lua_remove(S, -2);
+}
+
 static void resume(nh_task *t)
 {
     lua_State *co = t->co;
@@ -207,8 +358,11 @@ static void resume(nh_task *t)
     }
     t->yielded = 0;
     t->running = 1;
+    nh_streak = 0;
     int rc = lua_resume(co, NULL, nargs, &nres);
     t->running = 0;
+    if (t->co != co)
+        return;   /* stopped while it ran (hijacked) */
     if (rc == LUA_YIELD) {
         lua_pop(co, nres);
         if (!t->yielded)
@@ -217,17 +371,10 @@ static void resume(nh_task *t)
     }
     lua_State *S = sched;
     push_task(S, t);   /* keep t alive through finish */
+    outcome(co, rc, nres);
     if (rc == LUA_OK) {
-        lua_createtable(S, nres, 1);
-        lua_xmove(co, S, nres);
-        for (int i = nres; i >= 1; i--)
-            lua_rawseti(S, -(i + 1), i);      /* tbl sits below the i values left */
-        lua_pushinteger(S, nres);
-        lua_setfield(S, -2, "n");
-        finish(t, T_DONE);
+        finish(t, lua_istable(S, -1) ? T_DONE : T_FAILED);
     } else {
-        const char *msg = luaL_tolstring(co, -1, NULL);
-        luaL_traceback(S, co, msg, 0);
         lua_resetthread(co);              /* closes its pending <close> variables */
         report(t, lua_tostring(S, -1));
         finish(t, T_FAILED);
@@ -248,6 +395,7 @@ static int l_spawn(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
     int n = lua_gettop(L);
+    luaL_checkstack(L, n + 3, "too many arguments to spawn");
     nh_task *t = lua_newuserdatauv(L, sizeof *t, 1);
     memset(t, 0, sizeof *t);
     t->anchor = LUA_NOREF;
@@ -255,7 +403,9 @@ static int l_spawn(lua_State *L)
     luaL_setmetatable(L, NH_TASK);
     lua_State *co = lua_newthread(L);
     lua_setiuservalue(L, n + 1, 1);
-    *(nh_task **)lua_getextraspace(co) = t;
+    if (!lua_checkstack(co, n + 1))
+        return luaL_error(L, "too many arguments to spawn");
+    *task_slot(co) = t;
     t->co = co;
     for (int i = 1; i <= n; i++)
         lua_pushvalue(L, i);
@@ -320,7 +470,7 @@ static int l_task_wait(lua_State *L)
     nh_block blk;
     if (task_finished(t))
         return push_outcome(L, t);
-    if (t->co == L)
+    if (t->co == L || *task_slot(L) == t)
         return luaL_error(L, "a task cannot wait for itself");
     nh_waiter *w = nh_wait_begin(L, &blk);
     nh_wait(w, &t->joiners, deadline);
@@ -419,10 +569,12 @@ static int l_run(lua_State *L)
 {
     double deadline = nh_opt_timeout(L, 1);
     nh_block blk;
-    if (current_task(L))
+    if (*task_slot(L) || driving)
         return luaL_error(L, "run() waits for every task, so it cannot be called from one");
     if (live_count == 0) {
+        driving++;
         ev_invoke_pending(nh_loop());
+        driving--;
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -434,8 +586,8 @@ static int l_run(lua_State *L)
 
 static int l_running(lua_State *L)
 {
-    nh_task *t = *(nh_task **)lua_getextraspace(L);
-    if (t && t->co == L)
+    nh_task *t = *task_slot(L);
+    if (t && t->running)
         push_task(L, t);
     else
         lua_pushnil(L);

@@ -13,13 +13,33 @@
 /* A server holds one per idle connection (bench case 5): grow it knowingly. */
 _Static_assert(sizeof(nh_socket) <= 160, "nh_socket outgrew its memory budget");
 
+/* A side's watcher keeps running after its wait (a socket that is waited on
+ * again saves two epoll_ctl calls), so it must not keep the loop alive: it is
+ * unreferenced while it runs, and each waiter parked on a side holds the loop
+ * instead (nh_wait_hold_loop). An idle socket that once waited then neither
+ * hides a deadlock nor keeps run() waiting. */
+static void side_start(nh_side *side)
+{
+    ev_io_start(NH_LOOP, &side->io);
+    ev_unref(NH_LOOP);
+}
+
+static void side_stop(nh_side *side)
+{
+    if (!ev_is_active(&side->io))
+        return;
+    ev_ref(NH_LOOP);
+    ev_io_stop(NH_LOOP, &side->io);
+}
+
 /* Wake one waiter per readiness event; stop watching once nobody waits. */
 static void side_cb(struct ev_loop *loop, ev_io *io, int revents)
 {
     nh_side *side = (nh_side *)((char *)io - offsetof(nh_side, io));
+    (void)loop;
     (void)revents;
     if (!nh_queue_wake_first(&side->queue, NH_WAKE_READY))
-        ev_io_stop(loop, io);
+        side_stop(side);
 }
 
 static void side_init(nh_side *side, int events)
@@ -327,9 +347,10 @@ void nh_socket_wait(nh_socket *s, nh_side *side, nh_waiter *w, double call_deadl
 {
     (void)s;
     if (!ev_is_active(&side->io))
-        ev_io_start(NH_LOOP, &side->io);
+        side_start(side);
     w->call_deadline = call_deadline;
     nh_wait(w, &side->queue, earlier(side->deadline, call_deadline));
+    nh_wait_hold_loop(w);
 }
 
 void nh_socket_set_deadline(nh_socket *s, nh_side *side, double deadline)
@@ -374,9 +395,9 @@ int nh_socket_close(nh_socket *s)
     if (s->fd < 0)
         return -1;
     /* Watchers stop before the fd closes: libev must never see a stale fd. */
-    ev_io_stop(NH_LOOP, &s->rd.io);
+    side_stop(&s->rd);
     if (s->wr)
-        ev_io_stop(NH_LOOP, &s->wr->io);
+        side_stop(s->wr);
     close(s->fd);
     s->fd = -1;
     nh_rbuf_free(&s->rbuf);

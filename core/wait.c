@@ -25,13 +25,25 @@ int nh_passed(double deadline)
     return nh_now() >= deadline;
 }
 
-/* Wakes from outside the loop's callbacks wait here until the loop delivers
- * them, in the order they came. */
+/* Wakes from outside the loop's callbacks wait in q until the loop delivers
+ * them, in the order they came. They are delivered once per loop iteration,
+ * after its poll (a check watcher), and only those that were there when the
+ * iteration began: a task that wakes itself again at once (sleep(0), a plain
+ * coroutine.yield) waits for the next iteration, so I/O and due timers run in
+ * between and no zero-delay loop can starve them. While q is not empty an
+ * idle watcher keeps the poll from blocking. */
 static struct {
     int init;
     nh_queue q;
-    ev_prepare feeder;     /* never started: fed an event when q fills */
+    nh_queue batch;        /* what this iteration delivers */
+    ev_check deliverer;
+    ev_idle nowait;
 } ready;
+
+static int on_its_way(const nh_waiter *w)
+{
+    return w->queue == &ready.q || w->queue == &ready.batch;
+}
 
 static void push(nh_queue *q, nh_waiter *w)
 {
@@ -53,6 +65,10 @@ static void unlink_waiter(nh_waiter *w)
     nh_queue *q = w->queue;
     if (!q)
         return;
+    if (w->holds) {
+        ev_unref(NH_LOOP);
+        w->holds = 0;
+    }
     if (w == q->head) {
         q->head = w->next;
         if (w->next)
@@ -110,13 +126,30 @@ static void deliver(nh_waiter *w, int status)
     w->wake(w, status);
 }
 
-static void ready_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+static void ready_cb(struct ev_loop *loop, ev_check *c, int revents)
+{
+    (void)c;
+    (void)revents;
+    ready.batch = ready.q;
+    for (nh_waiter *w = ready.batch.head; w; w = w->next)
+        w->queue = &ready.batch;
+    ready.q.head = NULL;
+    ev_idle_stop(loop, &ready.nowait);
+    ev_check_stop(loop, &ready.deliverer);
+    while (ready.batch.head)
+        deliver(ready.batch.head, ready.batch.head->status);
+}
+
+static void idle_cb(struct ev_loop *loop, ev_idle *i, int revents)
 {
     (void)loop;
-    (void)p;
+    (void)i;
     (void)revents;
-    while (ready.q.head)
-        deliver(ready.q.head, ready.q.head->status);
+}
+
+int nh_ready_pending(void)
+{
+    return ready.q.head != NULL || ready.batch.head != NULL;
 }
 
 /* libev counts `left` from its cached time, which is behind whenever we run
@@ -138,7 +171,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *ev, int revents)
     (void)loop;
     (void)revents;
     timer_ref(t);   /* it has stopped */
-    if (!w->armed || w->queue == &ready.q || t->deadline <= 0)
+    if (!w->armed || on_its_way(w) || t->deadline <= 0)
         return;   /* no wait of its own, or a wake already on its way */
     double left = t->deadline - nh_now();
     if (left <= 0)
@@ -166,6 +199,7 @@ void nh_waiter_init(nh_waiter *w, nh_wake_fn wake)
     w->call_deadline = 0;
     w->armed = 0;
     w->lent = 0;
+    w->holds = 0;
 }
 
 void nh_waiter_lend_timer(nh_waiter *w, nh_timer *timer)
@@ -230,9 +264,17 @@ void nh_wait(nh_waiter *w, nh_queue *q, double deadline)
     arm_deadline(w, deadline);
 }
 
+void nh_wait_hold_loop(nh_waiter *w)
+{
+    if (w->queue && !on_its_way(w) && !w->holds) {
+        ev_ref(NH_LOOP);
+        w->holds = 1;
+    }
+}
+
 void nh_wait_set_deadline(nh_waiter *w, double deadline)
 {
-    if (w->armed && w->queue != &ready.q)
+    if (w->armed && !on_its_way(w))
         arm_deadline(w, deadline);
 }
 
@@ -248,17 +290,20 @@ void nh_wait_cancel(nh_waiter *w)
  * it there and leaves it alone. */
 void nh_wake_later(nh_waiter *w, int status)
 {
-    if (!w->armed || w->queue == &ready.q)
+    if (!w->armed || on_its_way(w))
         return;
     unlink_waiter(w);
     w->status = (unsigned char)status;
     if (!ready.init) {
-        ev_init(&ready.feeder, ready_cb);
+        ev_check_init(&ready.deliverer, ready_cb);
+        ev_idle_init(&ready.nowait, idle_cb);
         ready.init = 1;
     }
     push(&ready.q, w);
-    if (!ev_is_pending(&ready.feeder))
-        ev_feed_event(NH_LOOP, &ready.feeder, EV_CUSTOM);
+    if (!ev_is_active(&ready.deliverer)) {
+        ev_check_start(NH_LOOP, &ready.deliverer);
+        ev_idle_start(NH_LOOP, &ready.nowait);
+    }
 }
 
 int nh_queue_wake_first(nh_queue *q, int status)

@@ -20,8 +20,10 @@
  * timer heap per wait. A timer lent by the owner ends with its wait.
  *
  * Wakes that do not come from the loop's own callbacks (close, a task finishing,
- * a deadline moved into the past) go to the loop's ready list, which the loop
- * delivers from a fed event, so a wake never runs a coroutine inside another.
+ * a deadline moved into the past, a task letting others run) go to the loop's
+ * ready list, which the loop delivers once per iteration after its poll, so a
+ * wake never runs a coroutine inside another, and I/O and timers run between
+ * any two deliveries.
  */
 #ifndef NH_WAIT_H
 #define NH_WAIT_H
@@ -61,6 +63,7 @@ struct nh_waiter {
     unsigned char status;  /* the status of a wake on the ready list */
     unsigned char armed;   /* waiting: a wake will come exactly once */
     unsigned char lent;    /* timer belongs to the owner, not to the waiter */
+    unsigned char holds;   /* counts as an active watcher of the loop while queued */
 };
 
 /* Waiters in arrival order: head->prev is the tail, the tail's next is NULL. */
@@ -87,6 +90,10 @@ void nh_waiter_free(nh_waiter *w);
  * deadline's timer the wake is NH_WAKE_NOMEM. */
 void nh_wait(nh_waiter *w, nh_queue *q, double deadline);
 
+/* While w stays in its queue, the loop counts it as alive (a waiter on a
+ * socket, whose watcher does not count: see core/socket.c). */
+void nh_wait_hold_loop(nh_waiter *w);
+
 /* Move the deadline of a parked waiter. A deadline already past wakes it. */
 void nh_wait_set_deadline(nh_waiter *w, double deadline);
 
@@ -103,6 +110,9 @@ int nh_queue_wake_first(nh_queue *q, int status);
 
 /* Wake every waiter of q through the loop. */
 void nh_queue_wake_all(nh_queue *q, int status);
+
+/* Are wakes waiting on the ready list? */
+int nh_ready_pending(void);
 
 
 static inline int nh_queue_empty(const nh_queue *q) { return q->head == 0; }

@@ -96,10 +96,11 @@ describe("tasks", function()
       assert.is_true(co().timeout)
       local ok, err = pcall(function() return select(2, conn:read_from(10, 0.01)) end)
       assert.is_true(ok and err.timeout)
-      -- table.sort's comparator cannot yield: the call drives the loop instead
+      -- table.sort's comparator cannot yield, and a second loop inside the
+      -- first would hold every other wait: a clear error instead
       local t = { 3, 1, 2 }
-      table.sort(t, function(x, y) nh.sleep(0.001); return x < y end)
-      assert.are.same({ 1, 2, 3 }, t)
+      local msg = S.error_of(table.sort, t, function(x, y) nh.sleep(0.001); return x < y end)
+      assert.matches("cannot wait here: inside a task, a call that waits must be able to yield", msg, 1, true)
       conn:close()
     end)
   end)
@@ -206,5 +207,191 @@ describe("tasks", function()
     assert.is_nil(ok)
     assert.is_true(err.timeout)
     t:cancel()
+  end)
+
+  describe("hardening", function()
+    local function quiet()
+      local reported = {}
+      local previous = nh.on_task_error(function(_, msg) reported[#reported + 1] = msg end)
+      return reported, function() nh.on_task_error(previous) end
+    end
+
+    it("survives an error object whose __tostring does not return a string", function()
+      local reported, restore = quiet()
+      local bad = setmetatable({}, { __tostring = function() return {} end })
+      local t = nh.spawn(function() error(bad) end)
+      nh.spawn(function() nh.sleep(0.05) end)
+      assert.is_true(nh.run(2))
+      assert.is_true(nh.run(2)) -- crashed here (a timer left pointing into a freed frame)
+      local ok, msg = t:wait()
+      assert.is_false(ok)
+      assert.matches("table error object that could not be converted", msg, 1, true)
+      assert.matches("__tostring", reported[1])
+      restore()
+    end)
+
+    it("keeps any number of results and arguments of a task", function()
+      local t = nh.spawn(function() return table.unpack({}, 1, 300) end)
+      local r = table.pack(t:wait(1))
+      assert.are.equal(301, r.n)
+      assert.is_true(r[1])
+      local args = {}
+      for i = 1, 500 do args[i] = i end
+      t = nh.spawn(function(...) return select("#", ...), select(500, ...) end, table.unpack(args))
+      assert.are.same({ true, 500, 500 }, { t:wait(1) })
+    end)
+
+    it("lets a plain coroutine inside a task wait by parking the task (no nested loop)", function()
+      -- ten tasks each sleep 0.3 s inside coroutine.wrap: together, not one after another
+      local t0 = nh.now()
+      local tasks = {}
+      for i = 1, 10 do
+        tasks[i] = nh.spawn(function()
+          return coroutine.wrap(function() nh.sleep(0.3); return i end)()
+        end)
+      end
+      assert(nh.wait_all(tasks, 5))
+      local took = nh.now() - t0
+      assert.is_true(took < 1.2, "took " .. took .. " s")
+      assert.are.same({ true, 7 }, { tasks[7]:wait() })
+      -- coroutine.resume too, with values passed both ways around the wait
+      local t = nh.spawn(function()
+        local co = coroutine.create(function(a)
+          nh.sleep(0.01)
+          local b = coroutine.yield(a + 1)
+          nh.sleep(0.01)
+          return b * 2
+        end)
+        local ok1, v1 = coroutine.resume(co, 1)
+        local ok2, v2 = coroutine.resume(co, 10)
+        return ok1, v1, ok2, v2, coroutine.status(co)
+      end)
+      assert.are.same({ true, true, 2, true, 20, "dead" }, { t:wait(2) })
+    end)
+
+    it("reads lines through a coroutine.wrap generator inside a task", function()
+      S.run(function()
+        local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
+        nh.spawn(function()
+          local c = assert(ln:accept(1))
+          for i = 1, 3 do c:write("line" .. i .. "\n"); nh.sleep(0.01) end
+          c:close()
+        end)
+        local c = assert(nh.dial("tcp", tostring(ln:addr()), 1))
+        local lines = coroutine.wrap(function()
+          while true do
+            local l = c:read_line(1)
+            if not l then return end
+            coroutine.yield(l)
+          end
+        end)
+        local got = {}
+        for l in lines do got[#got + 1] = l end
+        assert.are.equal("line1,line2,line3", table.concat(got, ","))
+        c:close()
+        ln:close()
+      end)
+    end)
+
+    it("nests thousands of coroutines that wait without overflowing the C stack", function()
+      local function nest(n)
+        if n == 0 then nh.sleep(0.001); return 0 end
+        return coroutine.wrap(function() return 1 + nest(n - 1) end)()
+      end
+      local t = nh.spawn(function() return nest(100) end)
+      assert.are.same({ true, 100 }, { t:wait(2) })
+      local reported, restore = quiet()
+      t = nh.spawn(function() return nest(8000) end)
+      local ok, msg = t:wait(5)
+      assert.is_false(ok) -- Lua's own limit, as an error
+      assert.matches("stack overflow", msg)
+      assert.are.equal(1, #reported)
+      restore()
+    end)
+
+    it("lets timers and I/O run under zero-delay loops (sleep(0), yield, reads with timeout 0)", function()
+      for _, spin in ipairs({
+        function() nh.sleep(0) end,
+        function() coroutine.yield() end,
+      }) do
+        local flag = false
+        nh.spawn(function() nh.sleep(0.05); flag = true end)
+        local t = nh.spawn(function()
+          local n = 0
+          while not flag do spin(); n = n + 1 end
+          return n
+        end)
+        local ok, n = t:wait(2)
+        assert.is_true(ok)
+        assert.is_true(n > 0)
+      end
+      -- the main chunk polls a socket with timeout 0 while a task sends to it
+      local u = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local to = tostring(u:local_addr())
+      for _, where in ipairs({ "main", "task" }) do
+        nh.spawn(function()
+          nh.sleep(0.02)
+          local c = assert(nh.dial("udp", to))
+          c:write("hi " .. where)
+          c:close()
+        end)
+        local function poll()
+          local t0, d = nh.now()
+          repeat d = u:read_from(100, 0) until d or nh.now() - t0 > 2
+          return d
+        end
+        local d
+        if where == "main" then d = poll() else d = select(2, nh.spawn(poll):wait(3)) end
+        assert.are.equal("hi " .. where, d)
+      end
+      u:close()
+    end)
+
+    it("refuses to let coroutine.resume run a task's coroutine from outside", function()
+      local reported, restore = quiet()
+      local u = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local co
+      local t = nh.spawn(function() co = coroutine.running(); return u:read_from(100, 5) end)
+      local thief = nh.spawn(function() nh.sleep(0.02); return coroutine.resume(co) end)
+      local ok, resumed, msg = thief:wait(2)
+      assert.is_true(ok)
+      assert.is_false(resumed)
+      assert.matches("resumed from outside the loop", msg)
+      local tok, tmsg = t:wait(2)
+      assert.is_false(tok)
+      assert.matches("resumed from outside the loop", tmsg)
+      assert.are.equal(1, #reported)
+      -- the socket's wait queue is sound: closing it wakes nobody twice
+      u:close()
+      assert.is_true(nh.run(1))
+      -- a task that yielded plainly, resumed from outside, fails when it next waits
+      t = nh.spawn(function() co = coroutine.running(); coroutine.yield(); nh.sleep(0.01); return "done" end)
+      thief = nh.spawn(function() return coroutine.resume(co) end)
+      assert.is_false(select(2, thief:wait(1)))
+      assert.is_false((t:wait(1)))
+      assert.is_true(nh.run(1))
+      restore()
+    end)
+
+    it("ends a timed wait by its timeout even when a task waits for itself in a coroutine", function()
+      local reported, restore = quiet()
+      local u = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      assert.is_true(select(2, u:read_from(10, 0.01)).timeout) -- an idle socket that once timed out
+      local me
+      me = nh.spawn(function() return coroutine.wrap(function() return me:wait() end)() end)
+      local t0 = nh.now()
+      local ok, msg = me:wait(2)
+      assert.is_true(nh.now() - t0 < 2.5)
+      assert.is_false(ok)
+      assert.matches("cannot wait for itself", msg)
+      -- and a deadlock is seen although that socket's watcher still runs
+      local a, b
+      a = nh.spawn(function() nh.sleep(0); return b:wait() end)
+      b = nh.spawn(function() nh.sleep(0); return a:wait() end)
+      assert.matches("deadlock", S.error_of(nh.run))
+      nh.cancel_all()
+      u:close()
+      restore()
+    end)
   end)
 end)
