@@ -9,7 +9,7 @@
 
 #include "nh.h"
 
-enum { M_READ, M_LINE, M_UNTIL, M_FULL, M_BLOCK };
+enum { M_READ, M_LINE, M_UNTIL, M_FULL, M_BLOCK, M_PEEK };
 
 static int is_again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
@@ -99,6 +99,13 @@ static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
         take(L, b, n, n);
         return 1;
     }
+    case M_PEEK: {
+        size_t n = (size_t)lua_tointeger(L, 2);
+        if (len < n)
+            return 0;
+        lua_pushlstring(L, nh_rbuf_peek(b), n);
+        return 1;
+    }
     case M_BLOCK: {
         /* slot 2: this call's own limit, or nil for the connection's */
         size_t limit = lua_isinteger(L, 2) ? (size_t)lua_tointeger(L, 2) : ls->s.rbuf.limit;
@@ -147,7 +154,10 @@ static int at_eof(lua_State *L, nh_lsock *ls, int mode)
     if (len == 0)
         return nh_push_eof(L, 0);
     nh_push_eof(L, mode == M_FULL);
-    take(L, b, len, len);
+    if (mode == M_PEEK)
+        lua_pushlstring(L, nh_rbuf_peek(b), len);   /* still there to read */
+    else
+        take(L, b, len, len);
     return 3;
 }
 
@@ -160,6 +170,8 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
     double call_deadline = lua_tonumber(L, 4);
     int st = NH_K_STATUS(L, status);
     int waited = status == LUA_YIELD;
+    /* A timeout of 0: what is there now, one attempt and no wait. */
+    int now_only = !waited && call_deadline == 0 && lua_type(L, 3) == LUA_TNUMBER && lua_tonumber(L, 3) == 0;
     for (;;) {
         int r;
         if (st != NH_WAKE_READY)
@@ -174,7 +186,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
         /* The deadline is checked before a fresh attempt. A wake comes from
          * the loop, which runs a due deadline's timer before it reports the
          * socket, and a read that waits at once leaves the check to the wait. */
-        int attempt = waited || !nh_read_wait_first(ls);
+        int attempt = waited || now_only || !nh_read_wait_first(ls);
         if (attempt && !waited && nh_side_expired(&ls->s.rd)) {
             nh_rbuf_settle(b);
             return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
@@ -183,7 +195,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
             size_t want = 0;
             if (mode == M_READ)
                 want = (size_t)lua_tointeger(L, 2);
-            else if (mode == M_FULL)
+            else if (mode == M_FULL || mode == M_PEEK)
                 want = (size_t)lua_tointeger(L, 2) - nh_rbuf_len(b);
             ssize_t n = nh_rbuf_fill(b, nh_socket_read_cb, &ls->s, want);
             if (n > 0) {
@@ -198,6 +210,8 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
                 e = ENOMEM;
             if (!is_again(e))
                 return conn_fail(L, ls, "read", NH_ERR_SYS, "read", e);
+            if (now_only)
+                return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
         } else if (nh_rbuf_settle(b) < 0) {
             return conn_fail(L, ls, "read", NH_ERR_SYS, "read", ENOMEM);
         }
@@ -245,7 +259,7 @@ static int udp_read_run(lua_State *L, nh_lsock *ls, size_t max, double call_dead
             return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
         int truncated;
         int alone = nh_alone(L);   /* then the wait itself receives: no attempt first */
-        if (waited || (!alone && !nh_read_wait_first(ls))) {
+        if (waited || timeout == 0 || (!alone && !nh_read_wait_first(ls))) {
             ssize_t n = nh_socket_recvfrom(&ls->s, dgram, max, NULL, &truncated);
             if (n >= 0) {
                 nh_read_done(ls, waited);
@@ -255,6 +269,8 @@ static int udp_read_run(lua_State *L, nh_lsock *ls, size_t max, double call_dead
             }
             if (!is_again(errno))
                 return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
+            if (timeout == 0)   /* what is there now: one attempt, no wait */
+                return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
         }
         waited = 1;
         if (timeout >= 0 && !(alone && nh_socket_plain_wait(&ls->s, timeout))) {
@@ -372,14 +388,36 @@ static int l_read_full(lua_State *L)
     return start_read(L, M_FULL);
 }
 
+/* conn:peek(n [, timeout]) -> the next n bytes, left to be read | nil, err [, partial]
+ * (Go's bufio.Reader.Peek): waits until n bytes are there; n is at most the
+ * line limit. */
+static int l_peek(lua_State *L)
+{
+    if (nh_fair(L))
+        return nh_yield_then(L, l_peek);
+    nh_lsock *ls = check_tcp(L, "peek");
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n >= 1 && (lua_Unsigned)n <= ls->s.rbuf.limit, 2,
+                  "byte count must be between 1 and the line limit");
+    return start_read(L, M_PEEK);
+}
+
+/* conn:buffered() -> how many received bytes wait in the read buffer */
+static int l_buffered(lua_State *L)
+{
+    nh_lsock *ls = check_conn(L);
+    lua_pushinteger(L, (lua_Integer)nh_rbuf_len(&ls->s.rbuf));
+    return 1;
+}
+
 static int l_set_line_limit(lua_State *L)
 {
     nh_lsock *ls = check_tcp(L, "set_line_limit");
     lua_Integer n = luaL_checkinteger(L, 2);
     luaL_argcheck(L, n >= 1, 2, "limit must be at least 1 byte");
     luaL_argcheck(L, n <= INT32_MAX, 2, "limit must be below 2 GiB");
+    lua_pushinteger(L, (lua_Integer)ls->s.rbuf.limit);   /* the previous one, to restore */
     ls->s.rbuf.limit = (uint32_t)n;
-    lua_pushboolean(L, 1);
     return 1;
 }
 
@@ -568,6 +606,8 @@ void nh_conn_open(lua_State *L)
         {"read_until", l_read_until},
         {"close_write", l_close_write},
         {"set_line_limit", l_set_line_limit},
+        {"peek", l_peek},
+        {"buffered", l_buffered},
         {NULL, NULL}};
     nh_add_methods(L, NH_CONN, methods);
     lua_pushcfunction(L, l_dial);

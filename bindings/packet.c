@@ -178,7 +178,7 @@ static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_dead
         int truncated;
         size_t len;
         int alone = nh_alone(L);
-        if (waited || !(alone ? nh_read_wait_first_alone(ls) : nh_read_wait_first(ls))) {
+        if (waited || timeout == 0 || !(alone ? nh_read_wait_first_alone(ls) : nh_read_wait_first(ls))) {
             const char *data = NULL;
             if (lp->queue) {
                 if (nh_dgramq_fill(lp->queue, ls->s.fd, 0) > 0)
@@ -202,6 +202,8 @@ static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_dead
                 nh_read_done(ls, waited);
                 return push_datagram(L, ls, data, len, &from, truncated);
             }
+            if (timeout == 0)   /* what is there now: one attempt, no wait */
+                return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_TIMEOUT, NULL, 0, NULL);
         }
         waited = 1;
         if (timeout >= 0 && !(alone && nh_socket_plain_wait(&ls->s, timeout))) {

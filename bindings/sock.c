@@ -105,7 +105,12 @@ double nh_opt_seconds(lua_State *L, int arg)
             return -1;
         t = luaL_checknumber(L, arg);   /* raises the usual message */
     }
-    luaL_argcheck(L, t >= 0 && t == t, arg, "timeout must be a non-negative number of seconds");
+    luaL_argcheck(L, t == t, arg, "timeout must be a number of seconds, not NaN");
+    if (t < 0) {   /* already expired, as a deadline in the past is in Go */
+        lua_pushinteger(L, 0);
+        lua_replace(L, arg);
+        t = 0;
+    }
     return t;
 }
 

@@ -526,8 +526,8 @@ static int l_task_gc(lua_State *L)
 static void sleep_deadline(lua_State *L, double *deadline)
 {
     double s = luaL_checknumber(L, 1);
-    luaL_argcheck(L, s >= 0 && s == s, 1, "seconds must be a non-negative number");
-    *deadline = nh_now() + s;
+    luaL_argcheck(L, s == s, 1, "seconds must be a number, not NaN");
+    *deadline = nh_now() + (s > 0 ? s : 0);   /* as Go's time.Sleep: <= 0 returns at once (after a turn) */
 }
 
 static int sleep_k(lua_State *L, int status, lua_KContext ctx)

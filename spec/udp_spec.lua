@@ -257,7 +257,26 @@ describe("UDP", function()
       local data, err = conn:read_from(100, 0.03)
       assert.is_nil(data)
       assert.is_true(err.timeout)
-      assert.has_error(function() conn:read_from(100, -1) end)
+      -- a negative timeout has already expired (Go's deadline in the past);
+      -- 0 reads only what is there now; NaN is a mistake
+      local peer = assert(nh.dial("udp", tostring(conn:local_addr())))
+      for _, t in ipairs({ -1, 0, -math.huge }) do
+        local t0 = nh.now()
+        data, err = conn:read_from(100, t)
+        assert.is_nil(data)
+        assert.is_true(err.timeout)
+        assert.is_true(nh.now() - t0 < 0.01)
+      end
+      assert(peer:write("there"))
+      local got
+      for _ = 1, 100 do -- (a datagram on loopback is there at once, or nearly)
+        got = conn:read_from(100, 0)
+        if got then break end
+        nh.sleep(0.001)
+      end
+      assert.are.equal("there", got)
+      assert.has_error(function() conn:read_from(100, 0 / 0) end, "bad argument #2 to 'read_from' (timeout must be a number of seconds, not NaN)")
+      peer:close()
       conn:close()
     end)
   end)

@@ -91,10 +91,21 @@ end
 local function one_round(self, req, key, deadline, bytes)
   local reused = true
   local list = self.idle[key]
-  local conn = list and list[#list]
-  if conn then
+  local conn
+  while list and #list > 0 do
+    local c = list[#list]
     list[#list] = nil
-  else
+    -- An idle connection has nothing to say: bytes there are a response
+    -- nobody asked for (a forged one), EOF a server that closed it.
+    local junk, err
+    if c:buffered() == 0 then junk, err = c:read(1, 0) end
+    if not junk and net.is_timeout(err) then
+      conn = c
+      break
+    end
+    c:close()
+  end
+  if not conn then
     reused = false
     local left = deadline - net.now()
     if left <= 0 then return nil, setmetatable({ message = "dial tcp " .. key .. ": i/o timeout", timeout = true }, wire.HttpError) end
@@ -118,12 +129,30 @@ local function one_round(self, req, key, deadline, bytes)
     local retry = reused and (err == net.EOF or (type(err) == "table" and (err.code == "ECONNRESET" or err.code == "EPIPE")))
     return nil, err, retry
   end
-  if res.close then
+  -- A kept connection is reused only after a response that ended exactly:
+  -- nothing buffered or waiting past it (bytes there would be read as the
+  -- next response, forged), and never after the protocol changed (101, or a
+  -- CONNECT tunnel).
+  local code = res.status_code
+  if res.close or code == 101 or (req.method == "CONNECT" and code >= 200 and code < 300)
+    or conn:buffered() > 0 then
     conn:close()
   else
     put_idle(self, key, conn)
   end
   return res
+end
+
+-- Headers a redirect to another host does not get (Go's
+-- shouldCopyHeaderOnRedirect): credentials meant for the first host only.
+local CREDENTIALS = { authorization = true, ["www-authenticate"] = true, cookie = true, cookie2 = true }
+
+-- Does a redirect from URL a to URL b keep the credentials? Only to the same
+-- host name or a subdomain of it (Go's isDomainOrSubdomain: the port is not
+-- compared).
+local function same_or_sub_domain(a, b)
+  local dom, sub = a.hostname:lower(), b.hostname:lower()
+  return sub == dom or (#sub > #dom and sub:sub(-#dom - 1) == "." .. dom)
 end
 
 -- client:request{ method =, url =, headers = {...} or Header, body =, timeout =,
@@ -163,8 +192,12 @@ function Client:request(spec)
     if code == 303 or ((code == 301 or code == 302) and m == "POST") then m, b = "GET", nil end
     local nreq, nerr = format.new_request(m, loc, b)
     if not nreq then return nil, setmetatable({ message = nerr, code = "bad_url" }, wire.HttpError) end
+    local same_origin = same_or_sub_domain(req.url, nreq.url)
     for name, value in req.headers:each() do
-      if name:lower() ~= "content-length" then nreq.headers:add(name, value) end
+      local lname = name:lower()
+      if lname ~= "content-length" and (same_origin or not CREDENTIALS[lname]) then
+        nreq.headers:add(name, value)
+      end
     end
     req, plain = nreq, false
   end

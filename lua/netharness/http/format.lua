@@ -205,6 +205,7 @@ end
 
 -- Parse "http://host:port/path?query" (https is refused: no TLS here).
 function M.parse_url(url)
+  if url:find("[%c ]") then return nil, "invalid control character or space in URL " .. string.format("%q", url) end
   local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
   if not scheme then return nil, "missing scheme in URL " .. string.format("%q", url) end
   scheme = scheme:lower()

@@ -117,14 +117,37 @@ local function add_string(self, name, value)
 end
 Header.add_string = add_string
 
+-- What a caller adds is checked (the parser's fields are checked as they are
+-- read): a name is a token (RFC 9110 5.1), a value has no CR, LF or NUL
+-- (5.5). Anything else would let one header write others into the message.
+local valid_names, nvalid = {}, 0 -- names already checked (bounded)
+local function check_field(name, value, fn)
+  if not valid_names[name] then
+    if type(name) ~= "string" or name == "" or name:find("[^%w!#$%%&'*+%-.^_`|~]") then
+      error("bad argument #1 to '" .. fn .. "' (invalid header name " .. string.format("%q", tostring(name)) .. ")", 3)
+    end
+    if nvalid >= 256 then valid_names, nvalid = {}, 0 end
+    valid_names[name], nvalid = true, nvalid + 1
+  end
+  if value:find("[%z\r\n]") then
+    error("bad argument #2 to '" .. fn .. "' (invalid header value for " .. name
+      .. ": CR, LF and NUL are not allowed)", 3)
+  end
+end
+
 function Header:add(name, value)
   if type(value) ~= "string" then value = tostring(value) end
+  check_field(name, value, "add")
   add_string(self, name, value)
 end
 
 function Header:set(name, value)
+  if value ~= nil then
+    if type(value) ~= "string" then value = tostring(value) end
+    check_field(name, value, "set")
+  end
   self:del(name)
-  if value ~= nil then self:add(name, value) end
+  if value ~= nil then add_string(self, name, value) end
 end
 
 function Header:get(name)

@@ -17,16 +17,20 @@ local lower = string.lower
 local setmetatable, rawget, type, xpcall = setmetatable, rawget, type, xpcall
 
 M.DEFAULTS = {
-  idle_timeout = 60,    -- seconds a kept-alive connection may wait for its next request
-  read_timeout = 30,    -- seconds to read one whole request once it has started
+  idle_timeout = 60,    -- seconds a connection may wait for the first byte of its next request
+  header_timeout = 20,  -- seconds from a request's first byte to the end of its head
+  read_timeout = 30,    -- seconds from a request's first byte to the end of its body
   write_timeout = 30,
+  max_body = 1 << 20,   -- bytes of one request's body (413 beyond), as nginx's default
+  max_body_total = 64 << 20, -- bytes of bodies held at once by all connections (503 beyond)
+  max_conns = 10000,    -- connections open at once (beyond: the least active is closed)
   server_name = nil,    -- a Server header, if set
 }
 
 local function option(opts, k)
   if opts[k] ~= nil then return opts[k] end
-  if wire.DEFAULTS[k] ~= nil then return wire.DEFAULTS[k] end
-  return M.DEFAULTS[k]
+  if M.DEFAULTS[k] ~= nil then return M.DEFAULTS[k] end
+  return wire.DEFAULTS[k]
 end
 
 -- The "Date:" line is the same for a whole second: build it once per second.
@@ -42,7 +46,12 @@ end
 
 local STATUS_LINE = { [0] = {}, [1] = {} } -- [minor][code] = "HTTP/1.x code text\r\n"
 local function status_line(minor, code, reason)
-  if reason then return "HTTP/1." .. minor .. " " .. code .. " " .. reason .. "\r\n" end
+  if reason then
+    if type(reason) ~= "string" or reason:find("[%z\r\n]") then
+      error("invalid reason phrase " .. string.format("%q", tostring(reason)) .. ": CR, LF and NUL are not allowed", 0)
+    end
+    return "HTTP/1." .. minor .. " " .. code .. " " .. reason .. "\r\n"
+  end
   local line = STATUS_LINE[minor][code]
   if not line then
     line = "HTTP/1." .. minor .. " " .. code .. " " .. (format.STATUS_TEXT[code] or ("status code " .. code)) .. "\r\n"
@@ -120,13 +129,22 @@ end
 local ServerResponse = {}
 ServerResponse.__index = Header.lazy_index(format.Response)
 
+-- A handler's error as text, whatever it raised (its __tostring may fail too).
+local function describe(msg)
+  local ok, text = pcall(tostring, msg)
+  if ok and type(text) == "string" then return text end
+  return "(a " .. type(msg) .. " error object that cannot be converted to a string)"
+end
+
 local function report(opts, req, msg)
+  local text = describe(msg)
   if opts.on_error then
-    opts.on_error(msg, req)
-  else
-    io.stderr:write("http.serve: handler failed", req and (" for " .. req.method .. " " .. req.target) or "",
-      ": ", tostring(msg), "\n")
+    local ok, err = pcall(opts.on_error, type(msg) == "string" and msg or text, req)
+    if ok then return end
+    text = text .. " (and on_error failed: " .. describe(err) .. ")"
   end
+  io.stderr:write("http.serve: handler failed", req and (" for " .. req.method .. " " .. req.target) or "",
+    ": ", text, "\n")
 end
 
 -- What a handler returned (status, body [, headers table]), put into res.
@@ -141,64 +159,124 @@ end
 
 local now, read_request, traceback = net.now, wire.read_request, debug.traceback
 
-local function serve_conn(conn, handler, opts, state)
+-- One connection: wait up to idle_timeout for a request's first byte, then
+-- give its head header_timeout and the whole request read_timeout.
+local function serve_requests(conn, handler, opts, state, info)
   local read_opts = state.read_opts
   local remote = tostring(conn:remote_addr())
-  local idle, read_timeout, write_timeout = option(opts, "idle_timeout"), option(opts, "read_timeout"),
-    option(opts, "write_timeout")
-  -- The first request line may take the idle time; the rest of the request the read time.
-  local head_time = idle + read_timeout
+  local idle, header_timeout, read_timeout, write_timeout = option(opts, "idle_timeout"),
+    option(opts, "header_timeout"), option(opts, "read_timeout"), option(opts, "write_timeout")
+  if header_timeout > read_timeout then header_timeout = read_timeout end
   while true do
-    conn:set_read_deadline(now() + head_time)
-    local req, err = read_request(conn, read_opts)
+    if not conn:peek(1, idle) then break end -- closed, idle too long, or shed
+    local started = now()
+    conn:set_read_deadline(started + header_timeout)
+    local req, err = read_request(conn, read_opts, started + read_timeout)
     if not req then
       if wire.is_http_error(err) then
         conn:write(answer(nil, error_answer(err.status, err.message), false, opts), write_timeout)
       end
       break
     end
+    info.requests = info.requests + 1
+    info.busy = true
     req.remote_addr = remote
     -- (reason and close are there from the start: a missing field costs a call of __index)
     local res = setmetatable({ status_code = 200, body = "", request = req, reason = false, close = false },
       ServerResponse)
-    -- The handler fills in res or returns status, body [, headers].
+    -- The handler fills in res or returns status, body [, headers]; what it
+    -- set is checked as the answer is made (a CR in a header is a 500).
     local ok, status, body, headers = xpcall(handler, traceback, req, res)
-    local keep
+    local keep, bytes
     if ok then
-      if status ~= nil and type(status) == "number" then apply(res, status, body, headers) end
+      if status ~= nil and type(status) == "number" then
+        ok, status = pcall(apply, res, status, body, headers)
+      end
       keep = not (req.close or res.close or state.closing)
-    else
-      report(opts, req, status)
-      res, keep = error_answer(500, "Internal Server Error"), false
+      if ok then ok, bytes = pcall(answer, req, res, keep, opts) end
+      if not ok then status = bytes or status end
     end
-    local written = conn:write(answer(req, res, keep, opts), write_timeout)
+    if not ok then
+      report(opts, req, status)
+      keep = false
+      bytes = answer(req, error_answer(500, "Internal Server Error"), false, opts)
+    end
+    wire.release_body(req, read_opts)
+    info.busy = false
+    local written = conn:write(bytes, write_timeout)
     if not written or not keep then break end
   end
+end
+
+local function serve_conn(conn, handler, opts, state)
+  local info = state.conns[conn]
+  local ok, err = pcall(serve_requests, conn, handler, opts, state, info)
   state.conns[conn] = nil
+  state.count = state.count - 1
   conn:close()
+  if not ok then report(opts, nil, err) end
+end
+
+-- Under fd pressure or at max_conns: close the connection that has sent the
+-- least (fewest requests, then fewest bytes of the one it is sending),
+-- sparing those in a handler and, while there are others, those younger than
+-- a second (a client that has just connected has had no time to send).
+local function shed(state)
+  local victim, best
+  local t = now()
+  for conn, info in pairs(state.conns) do
+    if not info.busy then
+      local score = (t - info.since < 1 and 1e15 or 0) + info.requests * 1e9 + conn:buffered()
+      if not best or score < best then victim, best = conn, score end
+    end
+  end
+  if victim then
+    state.shed = state.shed + 1
+    state.conns[victim].busy = true -- (not chosen again while its task ends)
+    victim:close() -- its task sees a closed connection and ends
+  end
+  return victim ~= nil
 end
 
 -- Serve HTTP on a listener until it is closed; then close every connection
--- still open and return true. opts: idle_timeout, read_timeout,
--- write_timeout, server_name, on_error(message, req), and the limits of
--- netharness.http.wire (max_line, max_header_bytes, max_headers, max_body).
+-- still open and return true. opts: idle_timeout, header_timeout,
+-- read_timeout, write_timeout, max_body, max_body_total, max_conns,
+-- server_name, on_error(message, req), and the limits of netharness.http.wire
+-- (max_line, max_header_bytes, max_headers).
 function M.serve(listener, handler, opts)
   if type(handler) ~= "function" then
     error("bad argument #2 to 'serve' (function expected, got " .. type(handler) .. ")", 2)
   end
   opts = opts or {}
-  local read_opts = wire.complete_options(opts)
+  local all = {}
+  for k, v in pairs(M.DEFAULTS) do all[k] = v end
+  for k, v in pairs(opts) do all[k] = v end
+  local read_opts = wire.complete_options(all)
   read_opts.send_continue = true
-  local state = { conns = {}, closing = false, read_opts = read_opts }
+  read_opts.budget = { left = option(opts, "max_body_total") }
+  local state = { conns = {}, count = 0, closing = false, read_opts = read_opts, shed = 0 }
+  local max_conns = option(opts, "max_conns")
+  local backoff = 0
   while true do
-    local conn, err = listener:accept()
-    if conn then
-      state.conns[conn] = true
-      net.spawn(serve_conn, conn, handler, opts, state)
-    elseif err.closed then
-      break
+    if state.count >= max_conns and not shed(state) then
+      net.sleep(0.005) -- every connection is in a handler: wait for one to finish
     else
-      net.sleep(0.01) -- out of fds or similar: let connections finish, then go on
+      local conn, err = listener:accept()
+      if conn then
+        backoff = 0
+        state.conns[conn] = { since = now(), requests = 0, busy = false }
+        state.count = state.count + 1
+        net.spawn(serve_conn, conn, handler, opts, state)
+      elseif err.closed then
+        break
+      elseif (err.code == "EMFILE" or err.code == "ENFILE") and shed(state) then
+        net.sleep(0) -- let the closed connection's task end, then accept again
+      else
+        -- out of fds with nothing to shed, or another error: back off as Go's
+        -- server does, 5 ms doubling to 1 s
+        backoff = backoff == 0 and 0.005 or math.min(backoff * 2, 1)
+        net.sleep(backoff)
+      end
     end
   end
   state.closing = true

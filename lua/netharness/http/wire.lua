@@ -134,8 +134,14 @@ end
 -- or only an empty line (block, err, partial are what it gave): skip a few
 -- empty lines, and say why there is no head. Returns the block or nil, err.
 local function finish_head(conn, opts, what, block, err, partial)
-  for _ = 1, 3 do -- RFC 9112 2.2: ignore empty lines before the start line
-    if not block or (block ~= "\r\n" and block ~= "\n") then break end
+  -- RFC 9112 2.2: ignore empty lines before the start line (as nginx, any
+  -- number of them within max_line bytes)
+  local skipped = 0
+  while block and (block == "\r\n" or block == "\n") do
+    skipped = skipped + #block
+    if skipped > opts.max_line then
+      return fail(400, "bad_request_line", "more than " .. opts.max_line .. " bytes of empty lines before the " .. what .. " line")
+    end
     block, err, partial = conn:read_header_block(opts.timeout, head_limit(opts))
   end
   if block then return block end
@@ -143,8 +149,10 @@ local function finish_head(conn, opts, what, block, err, partial)
   if type(err) == "table" and err.code == "EBUFFULL" then
     -- still buffered: is it the start line or the fields that is too long?
     local max_line = opts.max_line
-    conn:set_line_limit(max_line + 2)
-    if not conn:read_line(0) then
+    local previous = conn:set_line_limit(max_line + 2)
+    local line = conn:read_line(0)
+    conn:set_line_limit(previous)
+    if not line then
       return fail(what == "request" and 414 or 400, "line_too_long",
         what .. " line longer than " .. max_line .. " bytes")
     end
@@ -235,6 +243,13 @@ local function framing(msg, h, is_request)
       return fail(400, "bad_transfer_encoding", "Transfer-Encoding in an HTTP/1.0 message")
     end
     local ok, status, text = transfer_encoding(h, is_request)
+    if not ok and not is_request and status == 501 and text:find("^unsupported Transfer%-Encoding") and not
+      h:has_token("transfer-encoding", "chunked") then
+      -- RFC 9112 6.3 item 4: a response whose codings do not end in chunked
+      -- is read until the server closes the connection
+      msg.content_length = -1
+      return "eof"
+    end
     if not ok then
       return fail(status, status == 501 and "unsupported_transfer_encoding" or "bad_transfer_encoding", text)
     end
@@ -254,44 +269,150 @@ local function framing(msg, h, is_request)
   return "eof"
 end
 
+-- A server's budget for the bodies all its connections hold at once
+-- (opts.budget = { left = bytes }): a body takes its bytes as they are read,
+-- and gives them back when its request is done (release_body) or fails.
+local function reserve(opts, msg, n, what)
+  local budget = opts.budget
+  if not budget then return true end
+  if n > budget.left then
+    return fail(503, "busy", what .. " bodies held by this server are at its limit (max_body_total)")
+  end
+  budget.left = budget.left - n
+  msg._reserved = (msg._reserved or 0) + n
+  return true
+end
+
+local function unreserve(opts, msg)
+  local n = msg._reserved
+  if n and opts.budget then opts.budget.left = opts.budget.left + n end
+  msg._reserved = nil
+end
+
+-- Give back what a request's body took of opts.budget.
+function M.release_body(msg, opts)
+  unreserve(opts, msg)
+end
+
+-- A body's parts, merged as they come so that many small chunks cost about
+-- one byte a byte (a table slot per 1-byte chunk cost ~26): the newest part
+-- joins the one before while it is as long, so a handful of parts, longest
+-- first, hold the body, and each byte is copied O(log n) times.
+local function add_part(parts, s)
+  local n = #parts + 1
+  parts[n] = s
+  while n > 1 and #parts[n] >= #parts[n - 1] do
+    parts[n - 1] = parts[n - 1] .. parts[n]
+    parts[n] = nil
+    n = n - 1
+  end
+end
+
+-- chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
+-- (RFC 9112 7.1.1, RFC 9110 5.6.4); true when ext is exactly that.
+local TOKEN_AT = "^[%w!#$%%&'*+%-.^_`|~]+()"
+local function valid_chunk_ext(ext)
+  local pos, len = 1, #ext
+  while pos <= len do
+    pos = match(ext, "^[ \t]*;[ \t]*()", pos)
+    if not pos then return false end
+    pos = match(ext, TOKEN_AT, pos)
+    if not pos then return false end
+    local eq = match(ext, "^[ \t]*=[ \t]*()", pos)
+    if eq then
+      pos = eq
+      if byte(ext, pos) == 34 then -- quoted-string
+        pos = pos + 1
+        while true do
+          local c = byte(ext, pos)
+          if c == nil then return false end -- unbalanced
+          if c == 34 then pos = pos + 1; break end
+          if c == 92 then -- quoted-pair
+            local q = byte(ext, pos + 1)
+            if not q or (q < 32 and q ~= 9) or q == 127 then return false end
+            pos = pos + 2
+          elseif (c < 32 and c ~= 9) or c == 127 then
+            return false
+          else
+            pos = pos + 1
+          end
+        end
+      else
+        pos = match(ext, TOKEN_AT, pos)
+        if not pos then return false end
+      end
+    end
+    pos = match(ext, "^[ \t]*()", pos)
+  end
+  return true
+end
+
 local function read_chunked(conn, opts, msg, what)
   local max_body, timeout = opts.max_body, opts.timeout
   local parts, total = {}, 0
   while true do
-    conn:set_line_limit(opts.max_chunk_line)
-    local line, err = conn:read_line(timeout)
+    local previous = conn:set_line_limit(opts.max_chunk_line)
+    local line, err = conn:read_until("\n", timeout)
+    conn:set_line_limit(previous)
     if not line then
+      unreserve(opts, msg)
       if type(err) == "table" and err.code == "EBUFFULL" then
         return fail(400, "bad_chunk", "chunk-size line too long")
       end
       return read_failed(err, what .. " body")
     end
-    -- chunk-size [ BWS ";" chunk-ext ] (RFC 9112 7.1); no other bytes
-    local hex, ext = line:match("^(%x+)(.*)$")
-    if not hex or (ext ~= "" and not ext:match("^[ \t]*;[^\r]*$")) then
+    -- chunk-size [ chunk-ext ] CRLF (RFC 9112 7.1); a bare LF is a known
+    -- smuggling shape, so the CR is required here
+    if byte(line, -2) ~= 13 then
+      unreserve(opts, msg)
+      return fail(400, "bad_chunk", "chunk-size line not ended by CRLF")
+    end
+    local hex, ext = match(line, "^(%x+)(.-)\r\n$")
+    if not hex or (ext ~= "" and not valid_chunk_ext(ext)) then
+      unreserve(opts, msg)
       return fail(400, "bad_chunk", "invalid byte in chunk length")
     end
-    if #hex > 15 then return fail(400, "bad_chunk", "chunk length too large") end
+    if #hex > 15 then
+      unreserve(opts, msg)
+      return fail(400, "bad_chunk", "chunk length too large")
+    end
     local size = tonumber(hex, 16)
     if total + size > max_body then
+      unreserve(opts, msg)
       return fail(413, "body_too_large", what .. " body larger than " .. max_body .. " bytes")
     end
     if size == 0 then break end
-    local data, rerr = conn:read_full(size + 2, timeout)
-    if not data then return read_failed(rerr, what .. " body") end
-    if data:sub(-2) ~= "\r\n" then return fail(400, "bad_chunk", "malformed chunked encoding") end
-    parts[#parts + 1] = data:sub(1, size)
+    local ok, rerr = reserve(opts, msg, size, what)
+    if not ok then
+      unreserve(opts, msg)
+      return nil, rerr
+    end
+    local data
+    data, rerr = conn:read_full(size + 2, timeout)
+    if not data then
+      unreserve(opts, msg)
+      return read_failed(rerr, what .. " body")
+    end
+    if sub(data, -2) ~= "\r\n" then
+      unreserve(opts, msg)
+      return fail(400, "bad_chunk", "malformed chunked encoding")
+    end
+    add_part(parts, sub(data, 1, size))
     total = total + size
   end
   local block, berr = conn:read_header_block(opts.timeout, opts.max_header_bytes + 2)
   if not block then
+    unreserve(opts, msg)
     if type(berr) == "table" and berr.code == "EBUFFULL" then
       return fail(431, "header_too_large", what .. " trailer fields too large")
     end
     return read_failed(berr, what .. " trailer")
   end
   local trailers, terr = parse_fields(block, 1, what .. " trailer", opts.max_headers)
-  if not trailers then return nil, terr end
+  if not trailers then
+    unreserve(opts, msg)
+    return nil, terr
+  end
   if trailers:count() > 0 then msg.trailers = trailers end
   return table.concat(parts)
 end
@@ -309,7 +430,7 @@ local function read_body(conn, opts, msg, frame, what)
       end
       total = total + #data
       if total > max_body then return fail(413, "body_too_large", what .. " body larger than " .. max_body .. " bytes") end
-      parts[#parts + 1] = data
+      add_part(parts, data)
     end
     return table.concat(parts)
   end
@@ -317,8 +438,13 @@ local function read_body(conn, opts, msg, frame, what)
   if frame > opts.max_body then
     return fail(413, "body_too_large", what .. " body larger than " .. opts.max_body .. " bytes")
   end
+  local ok, rerr = reserve(opts, msg, frame, what)
+  if not ok then return nil, rerr end
   local data, err = conn:read_full(frame, timeout)
-  if not data then return read_failed(err, what .. " body") end
+  if not data then
+    unreserve(opts, msg)
+    return read_failed(err, what .. " body")
+  end
   return data
 end
 
@@ -338,8 +464,43 @@ local function parse_version(v)
   return tonumber(major), tonumber(minor)
 end
 
+
+-- A head that mixes CRLF and bare LF line ends: a front end that reads the
+-- LF as part of a value sees other headers than we do (a smuggling shape).
+-- A head written with LF alone throughout is accepted, as typed into netcat.
+local function mixed_line_ends(block)
+  return find(block, "\r\n", 1, true) ~= nil and (byte(block, 1) == 10 or find(block, "[^\r]\n") ~= nil)
+end
+
+-- uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2): an IP literal in
+-- brackets, or a reg-name of unreserved, sub-delims and %XX.
+local function valid_host(h)
+  if h == "" then return true end
+  local name, port = match(h, "^(%b[])(.*)$")
+  if name then
+    if not (match(name, "^%[[%x:%.]+%]$") or match(name, "^%[[vV]%x+%.[%w%-._~!$&'()*+,;=:]+%]$")) then
+      return false
+    end
+  else
+    name, port = match(h, "^([^:]*)(.*)$")
+    if find(name, "[^%w%-._~!$&'()*+,;=%%]") then return false end
+    local i = find(name, "%", 1, true)
+    while i do
+      if not match(name, "^%x%x", i + 1) then return false end
+      i = find(name, "%", i + 3, true)
+    end
+  end
+  return port == "" or match(port, "^:%d*$") ~= nil
+end
+M.valid_host = valid_host
+
 -- Split a request-target into path and query (origin form) or an absolute URL.
 local function parse_target(method, target)
+  if method == "CONNECT" then
+    -- authority-form only (RFC 9112 3.2.3): host and port
+    if not (match(target, "^[^/?#]*:%d+$") and not match(target, "^:") and valid_host(target)) then return nil end
+    return { raw = target, host = target }
+  end
   if byte(target, 1) == 47 then -- "/": origin form, the usual case
     local q = find(target, "?", 1, true)
     if not q then return { raw = target, path = target } end
@@ -356,9 +517,6 @@ local function parse_target(method, target)
   if scheme then
     u.scheme, u.host = scheme:lower(), authority
     target = rest == "" and "/" or rest
-  elseif method == "CONNECT" then
-    u.host = target
-    return u
   elseif target:sub(1, 1) ~= "/" then
     return nil
   end
@@ -373,19 +531,24 @@ end
 -- comes, what its parse found is kept; later messages with that head are
 -- built from it without a pattern match, each with tables of its own (the
 -- header values are shared until the first change: Header.shared). A head
--- seen once costs one table slot; the cache starts over when it is full.
-local HEADS_MAX = 256
+-- seen once costs one table slot and its bytes; only heads of at most
+-- HEAD_BYTES are kept, and the cache starts over when it holds HEADS_MAX
+-- heads or CACHE_BYTES bytes (a peer sending distinct large heads cannot make
+-- it hold their memory).
+local HEADS_MAX, HEAD_BYTES, CACHE_BYTES = 256, 4096, 256 * 1024
 
 local function head_cache()
-  return { n = 0, heads = {} }
+  return { n = 0, bytes = 0, heads = {} }
 end
 local request_heads, response_heads = head_cache(), head_cache()
 
 -- Note a head seen for the first time (the parse of a second sighting
 -- replaces the note in place).
 local function note(cache, block)
-  if cache.n >= HEADS_MAX then cache.n, cache.heads = 0, {} end
-  cache.heads[block], cache.n = true, cache.n + 1
+  local len = #block
+  if len > HEAD_BYTES then return end
+  if cache.n >= HEADS_MAX or cache.bytes + len > CACHE_BYTES then cache.n, cache.bytes, cache.heads = 0, 0, {} end
+  cache.heads[block], cache.n, cache.bytes = true, cache.n + 1, cache.bytes + len
 end
 
 -- Does a request ask for "100 Continue" before it sends its body?
@@ -394,9 +557,9 @@ local function expects_continue(req)
   return req.proto_minor >= 1 and type(e) == "string" and lower(e) == "100-continue"
 end
 
--- How many heads the caches hold (requests, responses): for tests.
+-- How many heads the caches hold (requests, responses) and their bytes: for tests.
 function M.cached_heads()
-  return request_heads.n, response_heads.n
+  return request_heads.n, response_heads.n, request_heads.bytes + response_heads.bytes
 end
 
 -- Length of the start line without its line ending, pos being just past it.
@@ -427,6 +590,7 @@ local function parse_request_head(block, opts)
   if #block - pos + 1 > opts.max_header_bytes then
     return fail(431, "header_too_large", "request header fields too large")
   end
+  if mixed_line_ends(block) then return fail(400, "bare_lf", "request head mixes CRLF and bare LF line ends") end
   if find(method, NOT_TOKEN) then return fail(400, "bad_request_line", "invalid method " .. string.format("%q", sub(method, 1, 40))) end
   if bad_control(target, 1) or find(target, "\t", 1, true) then
     return fail(400, "bad_request_line", "invalid byte in request target")
@@ -455,7 +619,9 @@ local function parse_request_head(block, opts)
   if type(hosts) == "table" then return fail(400, "bad_host", "too many Host headers") end
   if minor >= 1 and hosts == nil then return fail(400, "missing_host", "missing required Host header") end
   local host = url.host or hosts or ""
-  if find(host, " ", 1, true) or find(host, "\t", 1, true) then return fail(400, "bad_host", "invalid Host header") end
+  if (hosts and not valid_host(hosts)) or not valid_host(host) then
+    return fail(400, "bad_host", "invalid Host header " .. string.format("%q", sub(hosts or host, 1, 80)))
+  end
   req.host = host
 
   local frame, ferr = framing(req, h, true)
@@ -515,7 +681,7 @@ end
 -- Read one request: like Go's http.ReadRequest, and the body too.
 -- opts: the limits in M.DEFAULTS, and send_continue (answer "Expect:
 -- 100-continue" before reading the body, as a server does).
-function M.read_request(conn, opts)
+function M.read_request(conn, opts, body_deadline)
   if not (opts and opts._complete) then opts = complete(opts) end
   local block, err, partial = conn:read_header_block(opts.timeout, opts.max_line + 2 + opts.max_header_bytes)
   if not block or block == "\r\n" or block == "\n" then
@@ -552,6 +718,7 @@ function M.read_request(conn, opts)
     return req
   end
 
+  if body_deadline then conn:set_read_deadline(body_deadline) end
   if opts.send_continue and expect then
     local ok, werr = conn:write("HTTP/1.1 100 Continue\r\n\r\n", opts.timeout)
     if not ok then return nil, werr end
@@ -576,9 +743,11 @@ local function parse_response_head(block, opts, req, method)
   if #block - pos + 1 > opts.max_header_bytes then
     return fail(431, "header_too_large", "response header fields too large")
   end
+  if mixed_line_ends(block) then return fail(400, "bare_lf", "response head mixes CRLF and bare LF line ends") end
   local major, minor
   if version == "HTTP/1.1" then major, minor = 1, 1 else major, minor = parse_version(version) end
   if not major then return fail(400, "bad_version", "malformed HTTP version " .. string.format("%q", sub(version, 1, 20))) end
+  if major ~= 1 then return fail(505, "unsupported_version", "unsupported HTTP version " .. version .. " in response") end
   if find(reason, "[%z\1-\8\10-\31\127]") then return fail(400, "bad_status_line", "invalid byte in reason phrase") end
   reason = sub(reason, 2)
   local h, count = parse_fields(block, pos, "response", opts.max_headers)
