@@ -219,14 +219,15 @@ end
 
 -- Under fd pressure or at max_conns: close the connection that has sent the
 -- least (fewest requests, then fewest bytes of the one it is sending),
--- sparing those in a handler and, while there are others, those younger than
--- a second (a client that has just connected has had no time to send).
+-- sparing those in a handler and those younger than a second (a client that
+-- has just connected has had no time to send: shedding it would only make
+-- room for the next). False when there is none to close.
 local function shed(state)
   local victim, best
   local t = now()
   for conn, info in pairs(state.conns) do
-    if not info.busy then
-      local score = (t - info.since < 1 and 1e15 or 0) + info.requests * 1e9 + conn:buffered()
+    if not info.busy and t - info.since >= 1 then
+      local score = info.requests * 1e9 + conn:buffered()
       if not best or score < best then victim, best = conn, score end
     end
   end

@@ -294,18 +294,35 @@ function M.release_body(msg, opts)
   unreserve(opts, msg)
 end
 
--- A body's parts, merged as they come so that many small chunks cost about
--- one byte a byte (a table slot per 1-byte chunk cost ~26): the newest part
--- joins the one before while it is as long, so a handful of parts, longest
--- first, hold the body, and each byte is copied O(log n) times.
-local function add_part(parts, s)
-  local n = #parts + 1
-  parts[n] = s
-  while n > 1 and #parts[n] >= #parts[n - 1] do
-    parts[n - 1] = parts[n - 1] .. parts[n]
-    parts[n] = nil
-    n = n - 1
-  end
+-- A body read in parts: small parts gather in one table of at most
+-- PARTS_MAX slots that becomes a block when it is full or holds BLOCK_BYTES,
+-- so a body of 1-byte chunks costs about a byte a byte (a table slot per
+-- chunk cost ~26), and each byte is copied twice (into its block, into the
+-- body).
+local PARTS_MAX, BLOCK_BYTES = 4096, 64 * 1024
+
+local function new_parts()
+  return { blocks = {}, parts = {}, n = 0, bytes = 0 }
+end
+
+local function flush_parts(acc)
+  local parts, n = acc.parts, acc.n
+  if n == 0 then return end
+  local blocks = acc.blocks
+  blocks[#blocks + 1] = n == 1 and parts[1] or table.concat(parts, "", 1, n)
+  for i = 1, n do parts[i] = nil end
+  acc.n, acc.bytes = 0, 0
+end
+
+local function add_part(acc, s)
+  local n = acc.n + 1
+  acc.parts[n], acc.n, acc.bytes = s, n, acc.bytes + #s
+  if n >= PARTS_MAX or acc.bytes >= BLOCK_BYTES then flush_parts(acc) end
+end
+
+local function all_parts(acc)
+  flush_parts(acc)
+  return table.concat(acc.blocks)
 end
 
 -- chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
@@ -349,7 +366,7 @@ end
 
 local function read_chunked(conn, opts, msg, what)
   local max_body, timeout = opts.max_body, opts.timeout
-  local parts, total = {}, 0
+  local parts, total = new_parts(), 0
   while true do
     local previous = conn:set_line_limit(opts.max_chunk_line)
     local line, err = conn:read_until("\n", timeout)
@@ -414,14 +431,14 @@ local function read_chunked(conn, opts, msg, what)
     return nil, terr
   end
   if trailers:count() > 0 then msg.trailers = trailers end
-  return table.concat(parts)
+  return all_parts(parts)
 end
 
 local function read_body(conn, opts, msg, frame, what)
   local timeout = opts.timeout
   if frame == "chunked" then return read_chunked(conn, opts, msg, what) end
   if frame == "eof" then
-    local parts, total, max_body = {}, 0, opts.max_body
+    local parts, total, max_body = new_parts(), 0, opts.max_body
     while true do
       local data, err = conn:read(65536, timeout)
       if not data then
@@ -432,7 +449,7 @@ local function read_body(conn, opts, msg, frame, what)
       if total > max_body then return fail(413, "body_too_large", what .. " body larger than " .. max_body .. " bytes") end
       add_part(parts, data)
     end
-    return table.concat(parts)
+    return all_parts(parts)
   end
   if frame == 0 then return "" end
   if frame > opts.max_body then
