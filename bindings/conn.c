@@ -195,8 +195,9 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
             size_t want = 0;
             if (mode == M_READ)
                 want = (size_t)lua_tointeger(L, 2);
-            else if (mode == M_FULL || mode == M_PEEK)
+            else if (mode == M_FULL)
                 want = (size_t)lua_tointeger(L, 2) - nh_rbuf_len(b);
+            /* (a peek takes all there is: what follows it reads the rest) */
             ssize_t n = nh_rbuf_fill(b, nh_socket_read_cb, &ls->s, want);
             if (n > 0) {
                 nh_read_done(ls, waited);

@@ -113,6 +113,10 @@ describe("http.serve under pressure", function()
       net.sleep(0.5)
       c2:write("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
       assert.are.equal("ok", assert(http.read_response(c2, { method = "GET" }, { timeout = 2 })).body)
+      -- and between kept-alive requests too, past the last one's header_timeout
+      net.sleep(0.5)
+      c2:write("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+      assert.are.equal("ok", assert(http.read_response(c2, { method = "GET" }, { timeout = 2 })).body)
       c:close(); c2:close(); ln:close()
     end)
   end)
@@ -280,6 +284,89 @@ describe("http.serve under pressure", function()
       assert.is_true(bytes <= 256 * 1024)
       assert.is_true(grown < 1024, "the Lua heap kept " .. grown .. " KiB")
       c:close(); s:close(); ln:close()
+    end)
+  end)
+
+  it("closes the connection that has sent the least to stay within max_conns", function()
+    S.run(function()
+      local ln = assert(net.listen("tcp", "127.0.0.1:0"))
+      local addr = tostring(ln:addr())
+      net.spawn(http.serve, ln, function(_, res) res.body = "ok" end, { max_conns = 3 })
+      local kept = {}
+      for i = 1, 2 do -- two kept-alive connections that have each sent a request
+        kept[i] = assert(net.dial("tcp", addr, 1))
+        kept[i]:write("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert(http.read_response(kept[i], { method = "GET" }, { timeout = 2 }))
+      end
+      local loris = assert(net.dial("tcp", addr, 1))
+      loris:write("GET / HTTP/1.1\r\nHost: a\r\n") -- half a head, and no more
+      net.sleep(1.2)
+      assert.are.equal("ok", assert(get(addr, "/", 5)).body) -- a fourth is served
+      local data, err = loris:read(100, 2)
+      assert.is_nil(data)
+      assert.is_false(err.timeout) -- closed by the server for the newcomer
+      for i = 1, 2 do
+        kept[i]:write("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert.are.equal("ok", assert(http.read_response(kept[i], { method = "GET" }, { timeout = 2 })).body)
+        kept[i]:close()
+      end
+      loris:close()
+      ln:close()
+    end)
+  end)
+end)
+
+describe("http.serve with stream_body", function()
+  it("lets a handler read a large body piece by piece, within bounded memory", function()
+    S.run(function()
+      local got = {}
+      local ln = assert(net.listen("tcp", "127.0.0.1:0"))
+      local addr = tostring(ln:addr())
+      net.spawn(http.serve, ln, function(req, res)
+        local n, pieces, largest = 0, 0, 0
+        for piece in req:body_chunks() do
+          n, pieces = n + #piece, pieces + 1
+          largest = math.max(largest, #piece)
+        end
+        got[#got + 1] = { n = n, done = req.body_done, err = req.body_error, largest = largest }
+        res.body = tostring(n)
+      end, { stream_body = true, max_body = 1024 })
+      local big = string.rep("z", 5 << 20) -- far past max_body, which a stream does not count
+      local c = assert(net.dial("tcp", addr, 1))
+      c:write("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: " .. #big .. "\r\nExpect: 100-continue\r\n\r\n")
+      local interim = assert(http.read_response(c, { method = "POST" }, { timeout = 2 }))
+      assert.are.equal(100, interim.status_code)
+      c:write(big, 5)
+      assert.are.equal(tostring(#big), assert(http.read_response(c, { method = "POST" }, { timeout = 5 })).body)
+      -- chunked, on the same connection
+      c:write("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .. "3\r\nabc\r\n1;x=y\r\nd\r\n0\r\nX-T: 1\r\n\r\n")
+      assert.are.equal("4", assert(http.read_response(c, { method = "POST" }, { timeout = 5 })).body)
+      c:close()
+      assert.is_true(got[1].done)
+      assert.is_true(got[1].largest <= 65536)
+      assert.are.equal(4, got[2].n)
+      -- a malformed chunk is the handler's error to see
+      c = assert(net.dial("tcp", addr, 1))
+      c:write("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n0\r\n\r\n")
+      assert(http.read_response(c, { method = "POST" }, { timeout = 5 }))
+      c:close()
+      assert.are.equal(400, got[3].err.status)
+      ln:close()
+    end)
+  end)
+
+  it("closes the connection when a handler leaves the body unread", function()
+    S.run(function()
+      local ln = assert(net.listen("tcp", "127.0.0.1:0"))
+      net.spawn(http.serve, ln, function(_, res) res.body = "ignored it" end, { stream_body = true })
+      local c = assert(net.dial("tcp", tostring(ln:addr()), 1))
+      c:write("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nGET /x HTTP/1.1\r\n")
+      local res = assert(http.read_response(c, { method = "POST" }, { timeout = 2 }))
+      assert.are.equal("ignored it", res.body)
+      assert.is_true(res.close)
+      c:close()
+      ln:close()
     end)
   end)
 end)

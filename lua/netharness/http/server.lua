@@ -24,6 +24,7 @@ M.DEFAULTS = {
   max_body = 1 << 20,   -- bytes of one request's body (413 beyond), as nginx's default
   max_body_total = 64 << 20, -- bytes of bodies held at once by all connections (503 beyond)
   max_conns = 10000,    -- connections open at once (beyond: the least active is closed)
+  stream_body = false,  -- true: handlers read bodies themselves, with req:body_chunks()
   server_name = nil,    -- a Server header, if set
 }
 
@@ -159,6 +160,19 @@ end
 
 local now, read_request, traceback = net.now, wire.read_request, debug.traceback
 
+-- req:body_chunks() for a server with stream_body: the body's pieces as they
+-- come (netharness.http.wire.body_reader).
+local function stream_chunks(conn, read_opts)
+  return function(req)
+    local reader = rawget(req, "_reader")
+    if not reader then
+      reader = wire.body_reader(conn, req, read_opts)
+      req._reader = reader
+    end
+    return reader
+  end
+end
+
 -- One connection: wait up to idle_timeout for a request's first byte, then
 -- give its head header_timeout and the whole request read_timeout.
 local function serve_requests(conn, handler, opts, state, info)
@@ -168,6 +182,7 @@ local function serve_requests(conn, handler, opts, state, info)
     option(opts, "header_timeout"), option(opts, "read_timeout"), option(opts, "write_timeout")
   if header_timeout > read_timeout then header_timeout = read_timeout end
   while true do
+    conn:set_read_deadline(0) -- (the last request's)
     if not conn:peek(1, idle) then break end -- closed, idle too long, or shed
     local started = now()
     conn:set_read_deadline(started + header_timeout)
@@ -181,6 +196,7 @@ local function serve_requests(conn, handler, opts, state, info)
     info.requests = info.requests + 1
     info.busy = true
     req.remote_addr = remote
+    if read_opts.stream_body then req.body_chunks = stream_chunks(conn, read_opts) end
     -- (reason and close are there from the start: a missing field costs a call of __index)
     local res = setmetatable({ status_code = 200, body = "", request = req, reason = false, close = false },
       ServerResponse)
@@ -192,7 +208,8 @@ local function serve_requests(conn, handler, opts, state, info)
       if status ~= nil and type(status) == "number" then
         ok, status = pcall(apply, res, status, body, headers)
       end
-      keep = not (req.close or res.close or state.closing)
+      -- (a streamed body the handler left unread would be read as the next request)
+      keep = not (req.close or res.close or state.closing or (read_opts.stream_body and not req.body_done))
       if ok then ok, bytes = pcall(answer, req, res, keep, opts) end
       if not ok then status = bytes or status end
     end
@@ -221,8 +238,8 @@ end
 -- least (fewest requests, then fewest bytes of the one it is sending),
 -- sparing those in a handler and those younger than a second (a client that
 -- has just connected has had no time to send: shedding it would only make
--- room for the next). False when there is none to close.
-local function shed(state)
+-- room for the next). False when there is none to close; `look` only looks.
+local function shed(state, look)
   local victim, best
   local t = now()
   for conn, info in pairs(state.conns) do
@@ -231,7 +248,7 @@ local function shed(state)
       if not best or score < best then victim, best = conn, score end
     end
   end
-  if victim then
+  if victim and not look then
     state.shed = state.shed + 1
     state.conns[victim].busy = true -- (not chosen again while its task ends)
     victim:close() -- its task sees a closed connection and ends
@@ -259,11 +276,14 @@ function M.serve(listener, handler, opts)
   local max_conns = option(opts, "max_conns")
   local backoff = 0
   while true do
-    if state.count >= max_conns and not shed(state) then
-      net.sleep(0.005) -- every connection is in a handler: wait for one to finish
+    if state.count >= max_conns and not shed(state, true) then
+      -- nothing could make room: newcomers wait in the backlog meanwhile
+      net.sleep(0.005)
     else
       local conn, err = listener:accept()
-      if conn then
+      if conn and state.count >= max_conns and not shed(state) then
+        conn:close() -- (every connection became busy meanwhile)
+      elseif conn then
         backoff = 0
         state.conns[conn] = { since = now(), requests = 0, busy = false }
         state.count = state.count + 1

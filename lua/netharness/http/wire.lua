@@ -364,36 +364,52 @@ local function valid_chunk_ext(ext)
   return true
 end
 
+-- The size of the next chunk, from its chunk-size line: chunk-size
+-- [ chunk-ext ] CRLF (RFC 9112 7.1). A bare LF is a known smuggling shape, so
+-- the CR is required here.
+local function chunk_size(conn, opts, what)
+  local previous = conn:set_line_limit(opts.max_chunk_line)
+  local line, err = conn:read_until("\n", opts.timeout)
+  conn:set_line_limit(previous)
+  if not line then
+    if type(err) == "table" and err.code == "EBUFFULL" then
+      return fail(400, "bad_chunk", "chunk-size line too long")
+    end
+    return read_failed(err, what .. " body")
+  end
+  if byte(line, -2) ~= 13 then return fail(400, "bad_chunk", "chunk-size line not ended by CRLF") end
+  local hex, ext = match(line, "^(%x+)(.-)\r\n$")
+  if not hex or (ext ~= "" and not valid_chunk_ext(ext)) then
+    return fail(400, "bad_chunk", "invalid byte in chunk length")
+  end
+  if #hex > 15 then return fail(400, "bad_chunk", "chunk length too large") end
+  return tonumber(hex, 16)
+end
+
+-- The trailer section after the last chunk, into msg.trailers.
+local function read_trailers(conn, opts, msg, what)
+  local block, berr = conn:read_header_block(opts.timeout, opts.max_header_bytes + 2)
+  if not block then
+    if type(berr) == "table" and berr.code == "EBUFFULL" then
+      return fail(431, "header_too_large", what .. " trailer fields too large")
+    end
+    return read_failed(berr, what .. " trailer")
+  end
+  local trailers, terr = parse_fields(block, 1, what .. " trailer", opts.max_headers)
+  if not trailers then return nil, terr end
+  if trailers:count() > 0 then msg.trailers = trailers end
+  return true
+end
+
 local function read_chunked(conn, opts, msg, what)
   local max_body, timeout = opts.max_body, opts.timeout
   local parts, total = new_parts(), 0
   while true do
-    local previous = conn:set_line_limit(opts.max_chunk_line)
-    local line, err = conn:read_until("\n", timeout)
-    conn:set_line_limit(previous)
-    if not line then
+    local size, serr = chunk_size(conn, opts, what)
+    if not size then
       unreserve(opts, msg)
-      if type(err) == "table" and err.code == "EBUFFULL" then
-        return fail(400, "bad_chunk", "chunk-size line too long")
-      end
-      return read_failed(err, what .. " body")
+      return nil, serr
     end
-    -- chunk-size [ chunk-ext ] CRLF (RFC 9112 7.1); a bare LF is a known
-    -- smuggling shape, so the CR is required here
-    if byte(line, -2) ~= 13 then
-      unreserve(opts, msg)
-      return fail(400, "bad_chunk", "chunk-size line not ended by CRLF")
-    end
-    local hex, ext = match(line, "^(%x+)(.-)\r\n$")
-    if not hex or (ext ~= "" and not valid_chunk_ext(ext)) then
-      unreserve(opts, msg)
-      return fail(400, "bad_chunk", "invalid byte in chunk length")
-    end
-    if #hex > 15 then
-      unreserve(opts, msg)
-      return fail(400, "bad_chunk", "chunk length too large")
-    end
-    local size = tonumber(hex, 16)
     if total + size > max_body then
       unreserve(opts, msg)
       return fail(413, "body_too_large", what .. " body larger than " .. max_body .. " bytes")
@@ -417,20 +433,11 @@ local function read_chunked(conn, opts, msg, what)
     add_part(parts, sub(data, 1, size))
     total = total + size
   end
-  local block, berr = conn:read_header_block(opts.timeout, opts.max_header_bytes + 2)
-  if not block then
-    unreserve(opts, msg)
-    if type(berr) == "table" and berr.code == "EBUFFULL" then
-      return fail(431, "header_too_large", what .. " trailer fields too large")
-    end
-    return read_failed(berr, what .. " trailer")
-  end
-  local trailers, terr = parse_fields(block, 1, what .. " trailer", opts.max_headers)
-  if not trailers then
+  local ok, terr = read_trailers(conn, opts, msg, what)
+  if not ok then
     unreserve(opts, msg)
     return nil, terr
   end
-  if trailers:count() > 0 then msg.trailers = trailers end
   return all_parts(parts)
 end
 
@@ -734,6 +741,11 @@ function M.read_request(conn, opts, body_deadline)
     req.body = ""
     return req
   end
+  if opts.stream_body then -- the body stays on the connection for body_reader
+    req._frame, req._expect = frame, expect
+    if body_deadline then conn:set_read_deadline(body_deadline) end
+    return req
+  end
 
   if body_deadline then conn:set_read_deadline(body_deadline) end
   if opts.send_continue and expect then
@@ -744,6 +756,69 @@ function M.read_request(conn, opts, body_deadline)
   if not body then return nil, berr end
   req.body = body
   return req
+end
+
+-- An iterator over the body of a request read with opts.stream_body: each
+-- call returns the next piece (at most 64 KiB; no limit on the whole, which
+-- is the caller's to keep or drop), nil at the end, or nil, err. Sends "100
+-- Continue" first when the request asks for it and opts.send_continue is set.
+-- req.body_done is true once the whole body was read.
+function M.body_reader(conn, req, opts)
+  if not (opts and opts._complete) then opts = complete(opts) end
+  local frame, timeout = req._frame, opts.timeout
+  local left = type(frame) == "number" and frame or 0 -- of the body, or of this chunk
+  local chunked, failed, started = frame == "chunked", false, false
+  if frame == nil then req.body_done = true end
+  local function stop(err)
+    failed = true
+    req.body_error = err
+    return nil, err
+  end
+  return function()
+    if req.body_done then return nil end
+    if failed then return nil, req.body_error end
+    if not started then
+      started = true
+      if opts.send_continue and req._expect then
+        local ok, werr = conn:write("HTTP/1.1 100 Continue\r\n\r\n", timeout)
+        if not ok then return stop(werr) end
+      end
+    end
+    if chunked and left == 0 then
+      local size, serr = chunk_size(conn, opts, "request")
+      if not size then return stop(serr) end
+      if size == 0 then
+        local ok, terr = read_trailers(conn, opts, req, "request")
+        if not ok then return stop(terr) end
+        req.body_done = true
+        return nil
+      end
+      left = size
+    elseif left == 0 then
+      req.body_done = true
+      return nil
+    end
+    local data, err = conn:read(left < 65536 and left or 65536, timeout)
+    if not data then
+      local _, ferr = read_failed(err, "request body")
+      return stop(ferr)
+    end
+    left = left - #data
+    if chunked and left == 0 then
+      local crlf, cerr = conn:read_full(2, timeout)
+      if not crlf then
+        local _, ferr = read_failed(cerr, "request body")
+        return stop(ferr)
+      end
+      if crlf ~= "\r\n" then
+        local _, ferr = fail(400, "bad_chunk", "malformed chunked encoding")
+        return stop(ferr)
+      end
+    elseif not chunked and left == 0 then
+      req.body_done = true
+    end
+    return data
+  end
 end
 
 local function no_body_expected(method, code)
