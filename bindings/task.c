@@ -327,14 +327,14 @@ static int make_outcome(lua_State *S)
     return 1;
 }
 
-/* The outcome of a coroutine that ended with rc, on top of sched. */
+/* The outcome of task t's coroutine co that ended with rc, pushed on sched
+ * above t (which push_task put there). */
 static void outcome(lua_State *co, int rc, int nres)
 {
     lua_State *S = sched;
     int err_type = rc == LUA_OK ? LUA_TNIL : lua_type(co, -1);
     lua_pushcfunction(S, make_outcome);
-    lua_pushthread(co);
-    lua_xmove(co, S, 1);
+    lua_getiuservalue(S, -2, 1);   /* the task's coroutine (co) */
     lua_pushinteger(S, rc);
     lua_pushinteger(S, nres);
     if (lua_pcall(S, 3, 1, 0) == LUA_OK)
