@@ -5,11 +5,7 @@ local http = require "netharness.http"
 local wire = require "netharness.http.wire"
 local S = require "support"
 
-local function start(handler, opts)
-  local ln = assert(net.listen("tcp", "127.0.0.1:0"))
-  net.spawn(http.serve, ln, handler, opts)
-  return ln, tostring(ln:addr())
-end
+local start = S.http_server
 
 -- Send raw bytes to addr; the responses read back (status and body, or the error).
 local function exchange(addr, bytes, n)

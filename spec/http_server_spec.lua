@@ -4,12 +4,7 @@ local net = require "netharness"
 local http = require "netharness.http"
 local S = require "support"
 
--- A server on a fresh port with `handler`; returns the listener and its address.
-local function start(handler, opts)
-  local ln = assert(net.listen("tcp", "127.0.0.1:0"))
-  net.spawn(http.serve, ln, handler, opts)
-  return ln, tostring(ln:addr())
-end
+local start = S.http_server
 
 local function echo(req, res)
   res.headers:set("Content-Type", "text/plain")

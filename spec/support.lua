@@ -130,6 +130,14 @@ function S.stop(proc)
   os.remove(proc.status)
 end
 
+-- http.serve(handler, opts) on a fresh port of 127.0.0.1, as a task: the
+-- listener (close it to stop the server) and its address.
+function S.http_server(handler, opts)
+  local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
+  nh.spawn(require("netharness.http").serve, ln, handler, opts)
+  return ln, tostring(ln:addr())
+end
+
 -- A free port on 127.0.0.1 for a child process to listen on.
 function S.free_port(network)
   network = network or "udp"
