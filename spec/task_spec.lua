@@ -350,6 +350,37 @@ describe("tasks", function()
       u:close()
     end)
 
+    it("sees Ctrl-C during zero-delay loops in tasks and in the main chunk", function()
+      local script = S.child_script([[
+        local mode = arg[1]
+        if mode == "sleep" then
+          net.spawn(function() while true do net.sleep(0) end end)
+          print("looping"); io.stdout:flush()
+          net.run()
+        elseif mode == "yield" then
+          net.spawn(function() while true do coroutine.yield() end end)
+          print("looping"); io.stdout:flush()
+          net.run()
+        else
+          local u = assert(net.listen_packet("udp", "127.0.0.1:0"))
+          net.spawn(function() while true do net.sleep(1) end end)
+          print("looping"); io.stdout:flush()
+          while true do u:read_from(100, 0) end
+        end
+      ]])
+      for _, mode in ipairs({ "sleep", "yield", "poll" }) do
+        local proc = S.start(S.lua .. " " .. script .. " " .. mode, 20)
+        assert(S.wait_output(proc, "looping", 5), S.output(proc))
+        local pid = assert(S.pids(proc, "lua5.4")[1])
+        S.execute("kill -INT " .. pid)
+        local code, out = S.wait_exit(proc, 5)
+        S.stop(proc)
+        assert.are.equal(1, code, mode .. ": " .. tostring(out))
+        assert.matches("interrupted!", out)
+      end
+      os.remove(script)
+    end)
+
     it("refuses to let coroutine.resume run a task's coroutine from outside", function()
       local reported, restore = quiet()
       local u = assert(nh.listen_packet("udp", "127.0.0.1:0"))
