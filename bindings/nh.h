@@ -210,5 +210,6 @@ void nh_listen_open(lua_State *L);
 void nh_task_open(lua_State *L);
 void nh_coroutine_open(lua_State *L);
 void nh_histogram_open(lua_State *L);
+void nh_buffer_open(lua_State *L);
 
 #endif

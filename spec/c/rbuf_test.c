@@ -5,24 +5,7 @@
 #include <string.h>
 
 #include "../../core/rbuf.h"
-
-static int passed, failed, checks_failed;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            checks_failed++;                                                   \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-        }                                                                      \
-    } while (0)
-
-/* A test passes when none of its checks failed. */
-static void run(void (*test)(void))
-{
-    int before = checks_failed;
-    test();
-    if (checks_failed == before) passed++; else failed++;
-}
+#include "check.h"
 
 /* Hands out `data` in pieces of at most `step` bytes, then EAGAIN once, then EOF. */
 typedef struct {
@@ -153,13 +136,11 @@ static void test_large_want_grows_with_data(void)
     nh_rbuf_free(&b);
 }
 
-int main(void)
+void rbuf_tests(void)
 {
     run(test_delimiter_across_splits);
     run(test_empty_buffer_owns_nothing);
     run(test_want_limits_fill);
     run(test_growth);
     run(test_large_want_grows_with_data);
-    printf("core C tests: %d passed, %d failed\n", passed, failed);
-    return failed != 0;
 }

@@ -294,35 +294,15 @@ function M.release_body(msg, opts)
   unreserve(opts, msg)
 end
 
--- A body read in parts: small parts gather in one table of at most
--- PARTS_MAX slots that becomes a block when it is full or holds BLOCK_BYTES,
--- so a body of 1-byte chunks costs about a byte a byte (a table slot per
--- chunk cost ~26), and each byte is copied twice (into its block, into the
--- body).
-local PARTS_MAX, BLOCK_BYTES = 4096, 64 * 1024
+-- A body read in parts gathers in a C buffer (netharness.buffer): a body of
+-- 1-byte chunks costs about a byte a byte while it comes (a table slot per
+-- chunk cost ~26), and the body string is one more copy at the end.
+local new_buffer = net.buffer
 
-local function new_parts()
-  return { blocks = {}, parts = {}, n = 0, bytes = 0 }
-end
-
-local function flush_parts(acc)
-  local parts, n = acc.parts, acc.n
-  if n == 0 then return end
-  local blocks = acc.blocks
-  blocks[#blocks + 1] = n == 1 and parts[1] or table.concat(parts, "", 1, n)
-  for i = 1, n do parts[i] = nil end
-  acc.n, acc.bytes = 0, 0
-end
-
-local function add_part(acc, s)
-  local n = acc.n + 1
-  acc.parts[n], acc.n, acc.bytes = s, n, acc.bytes + #s
-  if n >= PARTS_MAX or acc.bytes >= BLOCK_BYTES then flush_parts(acc) end
-end
-
-local function all_parts(acc)
-  flush_parts(acc)
-  return table.concat(acc.blocks)
+local function take_string(buf)
+  local body = buf:string()
+  buf:reset()
+  return body
 end
 
 -- chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
@@ -401,62 +381,62 @@ local function read_trailers(conn, opts, msg, what)
   return true
 end
 
-local function read_chunked(conn, opts, msg, what)
-  local max_body, timeout = opts.max_body, opts.timeout
-  local parts, total = new_parts(), 0
+-- The chunks of a chunked body into parts (a buffer), then its trailers:
+-- true, or nil, err.
+local function read_chunks(conn, opts, msg, what, parts)
+  local max_body, timeout, total = opts.max_body, opts.timeout, 0
   while true do
     local size, serr = chunk_size(conn, opts, what)
-    if not size then
-      unreserve(opts, msg)
-      return nil, serr
-    end
+    if not size then return nil, serr end
     if total + size > max_body then
-      unreserve(opts, msg)
       return fail(413, "body_too_large", what .. " body larger than " .. max_body .. " bytes")
     end
     if size == 0 then break end
     local ok, rerr = reserve(opts, msg, size, what)
-    if not ok then
-      unreserve(opts, msg)
-      return nil, rerr
-    end
+    if not ok then return nil, rerr end
     local data
     data, rerr = conn:read_full(size + 2, timeout)
-    if not data then
-      unreserve(opts, msg)
-      return read_failed(rerr, what .. " body")
-    end
-    if sub(data, -2) ~= "\r\n" then
-      unreserve(opts, msg)
-      return fail(400, "bad_chunk", "malformed chunked encoding")
-    end
-    add_part(parts, sub(data, 1, size))
+    if not data then return read_failed(rerr, what .. " body") end
+    if sub(data, -2) ~= "\r\n" then return fail(400, "bad_chunk", "malformed chunked encoding") end
+    parts:write(data, 1, size)
     total = total + size
   end
-  local ok, terr = read_trailers(conn, opts, msg, what)
+  return read_trailers(conn, opts, msg, what)
+end
+
+-- A body read in parts frees them at once when it fails: the collector does
+-- not see the buffer's memory, so it would not hurry to.
+local function read_chunked(conn, opts, msg, what)
+  local parts = new_buffer()
+  local ok, err = read_chunks(conn, opts, msg, what, parts)
   if not ok then
+    parts:reset()
     unreserve(opts, msg)
-    return nil, terr
+    return nil, err
   end
-  return all_parts(parts)
+  return take_string(parts)
 end
 
 local function read_body(conn, opts, msg, frame, what)
   local timeout = opts.timeout
   if frame == "chunked" then return read_chunked(conn, opts, msg, what) end
   if frame == "eof" then
-    local parts, total, max_body = new_parts(), 0, opts.max_body
+    local parts, total, max_body = new_buffer(), 0, opts.max_body
     while true do
       local data, err = conn:read(65536, timeout)
       if not data then
         if err == net.EOF then break end
+        parts:reset()
         return nil, err
       end
       total = total + #data
-      if total > max_body then return fail(413, "body_too_large", what .. " body larger than " .. max_body .. " bytes") end
-      add_part(parts, data)
+      if total > max_body then
+        parts:reset()
+        return fail(413, "body_too_large", what .. " body larger than " .. max_body .. " bytes")
+      end
+      parts:write(data)
     end
-    return all_parts(parts)
+    return take_string(parts)
   end
   if frame == 0 then return "" end
   if frame > opts.max_body then
