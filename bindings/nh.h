@@ -74,8 +74,9 @@ int nh_alone_wait_status(lua_State *L, double *call_deadline, double *timeout);
  * timer and socket. Each I/O call counts itself; every NH_FAIR_OPS-th call
  * since the loop last ran lets the loop run first: a task yields (one pass of
  * the loop, then the call goes on), the main chunk runs one pass without
- * blocking. 64 calls is at most ~100 us of a task's work between two passes
- * on this machine; the count costs an increment a call (see bench/README.md). */
+ * blocking. With 64, a task sleeping 5 ms ticks ~93 times in 0.5 s beside a
+ * busy peer (2 to 8 without; spec/fairness_spec.lua), and the count costs an
+ * increment a call, not visible in make bench (README, Performance). */
 #define NH_FAIR_OPS 64
 extern unsigned nh_streak;
 int nh_take_turn(lua_State *L);
