@@ -29,7 +29,7 @@ typedef struct nh_task {
 _Static_assert(sizeof(nh_task) <= 80, "nh_task outgrew its memory budget");
 
 static int live_count;
-static int driving;             /* drive() calls on the C stack (and run()'s own pass) */
+static int driving;             /* drive() calls (and main-chunk turns) on the C stack */
 static nh_queue all_done;       /* run() waits here for live_count == 0 */
 static lua_State *sched;        /* a thread of our own for handlers and tracebacks; its
                                  * stack slot 1 is the live table, anchoring live tasks */
@@ -138,7 +138,6 @@ static int drive_loop(int *done)
     lua_Hook hook = lua_gethook(main_L);
     for (;;) {
         nh_streak = 0;
-        ev_invoke_pending(loop);
         if (*done)
             return DRIVE_DONE;
         if (lua_gethook(main_L) != hook)
@@ -223,8 +222,8 @@ static void reschedule(nh_task *t);
 int nh_take_turn(lua_State *L)
 {
     nh_streak = 0;
-    if (!live_count && !nh_ready_pending())
-        return 0;   /* nobody else to let run */
+    if (!live_count)
+        return 0;   /* nobody else to let run (the ready list holds only tasks' wakes) */
     if (task_of(L))
         return 1;
     if (!driving) {   /* the main chunk: one pass of the loop, without blocking */
@@ -572,9 +571,6 @@ static int l_run(lua_State *L)
     if (*task_slot(L) || driving)
         return luaL_error(L, "run() waits for every task, so it cannot be called from one");
     if (live_count == 0) {
-        driving++;
-        ev_invoke_pending(nh_loop());
-        driving--;
         lua_pushboolean(L, 1);
         return 1;
     }

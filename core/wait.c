@@ -147,11 +147,6 @@ static void idle_cb(struct ev_loop *loop, ev_idle *i, int revents)
     (void)revents;
 }
 
-int nh_ready_pending(void)
-{
-    return ready.q.head != NULL || ready.batch.head != NULL;
-}
-
 /* libev counts `left` from its cached time, which is behind whenever we run
  * outside its wait (always, in a task): brought up to date, the timer fires
  * at the deadline and not early (an early fire would cost a loop iteration,

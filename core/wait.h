@@ -111,9 +111,6 @@ int nh_queue_wake_first(nh_queue *q, int status);
 /* Wake every waiter of q through the loop. */
 void nh_queue_wake_all(nh_queue *q, int status);
 
-/* Are wakes waiting on the ready list? */
-int nh_ready_pending(void);
-
 
 static inline int nh_queue_empty(const nh_queue *q) { return q->head == 0; }
 
