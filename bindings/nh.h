@@ -76,7 +76,7 @@ int nh_alone_wait_status(lua_State *L, double *call_deadline, double *timeout);
  * the loop, then the call goes on), the main chunk runs one pass without
  * blocking. With 64, a task sleeping 5 ms ticks ~93 times in 0.5 s beside a
  * busy peer (2 to 8 without; spec/fairness_spec.lua), and the count costs an
- * increment a call, not visible in make bench (README, Performance). */
+ * increment a call, not visible in make bench (bench/README.md). */
 #define NH_FAIR_OPS 64
 extern unsigned nh_streak;
 int nh_take_turn(lua_State *L);
