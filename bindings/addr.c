@@ -32,15 +32,6 @@ const nh_addr *nh_to_addr(lua_State *L, int idx)
     return la ? &la->a : NULL;
 }
 
-int nh_check_net(lua_State *L, int arg)
-{
-    const char *name = luaL_checkstring(L, arg);
-    int net = nh_net_parse(name);
-    if (net < 0)
-        return luaL_argerror(L, arg, lua_pushfstring(L, "unknown network %s", name));
-    return net;
-}
-
 int nh_check_addr(lua_State *L, int arg, int net, int passive, nh_addr *out,
                   char *host, size_t hostcap, int *port)
 {
@@ -117,7 +108,7 @@ static int l_lookup(lua_State *L)
     double deadline = lua_tonumber(L, 4);
     nh_block blk;
     nh_waiter *w = nh_wait_begin(L, &blk);
-    nh_lookup *lk = nh_lookup_start(nh_loop(), net, host, port, w);
+    nh_lookup *lk = nh_lookup_start(NH_LOOP, net, host, port, w);
     if (!lk) {
         lua_pushnil(L);
         lua_pushfstring(L, "lookup %s: cannot start a lookup thread", host);
@@ -129,10 +120,9 @@ static int l_lookup(lua_State *L)
     return lookup_done(L, lk, nh_suspend(L, &blk, (lua_KContext)lk, lookup_k));
 }
 
-int nh_lookup_call(lua_State *L, int net, const char *host, int port, int passive,
-                   double deadline, lua_KContext ctx, lua_KFunction k)
+int nh_lookup_call(lua_State *L, int net, const char *host, int port, double deadline,
+                   lua_KContext ctx, lua_KFunction k)
 {
-    (void)passive;
     lua_pushcfunction(L, l_lookup);
     lua_pushinteger(L, net);
     lua_pushstring(L, host);
@@ -173,10 +163,8 @@ static int l_resolve(lua_State *L)
         return 1;
     }
     if (r < 0)
-        return nh_fail(L, "resolve", net, NULL, NULL, NH_ERR_TEXT,
-                       lua_pushfstring(L, "address %s: no suitable address found", host), 0,
-                       "EAFNOSUPPORT");
-    return nh_lookup_call(L, net, host, port, 0, deadline, 3, resolve_k);
+        return nh_fail_no_address(L, "resolve", net, NULL, host);
+    return nh_lookup_call(L, net, host, port, deadline, 3, resolve_k);
 }
 
 /* ---- metamethods ---- */

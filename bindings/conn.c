@@ -590,10 +590,8 @@ static int l_dial(lua_State *L)
         return dial_k(L, LUA_OK, 6 << 1);
     }
     if (r < 0)
-        return nh_fail(L, "dial", net, NULL, NULL, NH_ERR_TEXT,
-                       lua_pushfstring(L, "address %s: no suitable address found", host), 0,
-                       "EAFNOSUPPORT");
-    return nh_lookup_call(L, net, host, port, 0, deadline, 0, dial_lookup_k);
+        return nh_fail_no_address(L, "dial", net, NULL, host);
+    return nh_lookup_call(L, net, host, port, deadline, 0, dial_lookup_k);
 }
 
 void nh_conn_open(lua_State *L)

@@ -101,6 +101,14 @@ int nh_fail(lua_State *L, const char *op, int net, const nh_addr *source, const 
     return 2;
 }
 
+int nh_fail_no_address(lua_State *L, const char *op, int net, const nh_addr *source,
+                       const char *host)
+{
+    return nh_fail(L, op, net, source, NULL, NH_ERR_TEXT,
+                   lua_pushfstring(L, "address %s: no suitable address found", host), 0,
+                   "EAFNOSUPPORT");
+}
+
 int nh_fail_wake(lua_State *L, const char *op, int net, const nh_addr *source,
                  const nh_addr *addr, int status)
 {

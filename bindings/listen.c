@@ -66,10 +66,8 @@ static int l_listen(lua_State *L)
     if (r == 1)
         return listen_at(L, net, &a);
     if (r < 0)
-        return nh_fail(L, "listen", net, NULL, NULL, NH_ERR_TEXT,
-                       lua_pushfstring(L, "address %s: no suitable address found", host), 0,
-                       "EAFNOSUPPORT");
-    return nh_lookup_call(L, net, host, port, 1, 0, 0, listen_k);
+        return nh_fail_no_address(L, "listen", net, NULL, host);
+    return nh_lookup_call(L, net, host, port, 0, 0, listen_k);
 }
 
 /* listener:accept([timeout]) -> Conn | nil, err

@@ -12,7 +12,7 @@
 static int destroy_loop(lua_State *L)
 {
     (void)L;
-    ev_loop_destroy(nh_loop());
+    ev_loop_destroy(NH_LOOP);
     return 0;
 }
 

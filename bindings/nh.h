@@ -1,14 +1,9 @@
 /*
- * What the binding files share: the loop, the way a Lua call waits, error and
- * address objects, and the socket userdata.
- *
- * A call that must wait for the network asks nh_wait_begin for a waiter, parks
- * it (on a socket side, a lookup, a task), and returns nh_wait_end(L, ...). In a
- * task (a coroutine started by netharness.spawn) that yields to the loop; the
- * continuation k runs when the waiter is woken and finishes the call exactly as
- * the fast path does. Anywhere else (the main chunk, a plain coroutine, a
- * non-yieldable C boundary) it runs the loop until the waiter is woken, then
- * calls k itself, so the same script line works in both places.
+ * What the binding files share, one section per file. The files depend one
+ * way: args, meta, errors, recent and suspend use only the core; addr and
+ * task use those; sock uses addr; conn, packet and listen use sock; module.c
+ * opens them all. spec/layers_spec.lua checks that no two files call each
+ * other in a circle.
  */
 #ifndef NH_BINDINGS_H
 #define NH_BINDINGS_H
@@ -28,8 +23,6 @@
 #define NH_TASK "netharness.Task"
 #define NH_ERROR "netharness.Error"
 
-struct ev_loop *nh_loop(void);
-
 /* Our hot userdata (sockets, addresses) begin with a tag: the address of a
  * static of ours that names the type. Checking it costs two API calls where
  * comparing metatables costs four, and it is as safe: only C code can write a
@@ -43,7 +36,59 @@ static inline void *nh_test_tag(lua_State *L, int idx, const void *tag, size_t s
     return NULL;
 }
 
-/* ---- waiting (task.c) ---- */
+/* ---- argument helpers (args.c) ---- */
+
+/* luaL_optinteger in one API call when the argument is there. */
+lua_Integer nh_opt_integer(lua_State *L, int arg, lua_Integer def);
+/* Optional trailing timeout argument -> absolute deadline (0 for none). */
+double nh_opt_timeout(lua_State *L, int arg);
+/* The same in two steps, for reads that often need no wait and so no clock:
+ * the checked timeout in seconds (-1 for none; a negative one has expired
+ * and becomes 0), then, when the call first has to wait, its deadline (0 for
+ * none). */
+double nh_opt_seconds(lua_State *L, int arg);
+double nh_deadline_in(double seconds);
+/* A network name ("udp", "tcp4", ...) -> enum nh_net. */
+int nh_check_net(lua_State *L, int arg);
+
+/* ---- method tables (meta.c) ---- */
+
+/* The metatable of tname (made on first use, hot keys first), pushed. */
+void nh_push_metatable(lua_State *L, const char *tname);
+void nh_add_methods(lua_State *L, const char *tname, const luaL_Reg *methods);
+
+/* ---- the wait protocol and the scheduler's state (suspend.c) ---- */
+
+enum { NH_T_NEW, NH_T_LIVE, NH_T_DONE, NH_T_FAILED, NH_T_CANCELLED, NH_T_HIJACKED };
+#define NH_HIJACKED "netharness: a task's coroutine was resumed from outside the loop " \
+                    "(coroutine.resume on a task); the task is stopped"
+
+/* A task (task.c makes and runs them; the wait protocol parks them). */
+typedef struct nh_task {
+    nh_waiter w;          /* the task's one wait at a time */
+    lua_State *co;        /* NULL once finished; user value 1 holds it, then the outcome */
+    nh_queue joiners;
+    int anchor;           /* index in the live table while live, so a waiting task is not collected */
+    unsigned char state;  /* NH_T_* */
+    unsigned char yielded; /* suspended by nh_suspend, not by a plain coroutine.yield */
+    unsigned char running; /* inside lua_resume */
+    unsigned char wstatus; /* how the last wait ended */
+} nh_task;
+
+/* The scheduler's state. The loop is libev's default one, so netharness
+ * serves one Lua state at a time in a process (module.c refuses a second). */
+extern struct nh_sched {
+    int live;             /* tasks spawned and not finished */
+    int driving;          /* loop runs on the C stack (waits outside tasks, main-chunk turns) */
+    unsigned streak;      /* I/O calls since the loop last ran: see nh_fair */
+    lua_State *main;      /* the main thread, where lua.c's SIGINT handler installs its hook */
+    lua_State *thread;    /* ours, for handlers and tracebacks; stack slot 1: the live table */
+    nh_queue all_done;    /* run() waits here for live == 0 */
+    lua_Hook alone_hook;  /* the hook when a lone wait began (nh_alone) */
+} nh_sched;
+
+nh_task **nh_task_slot(lua_State *L);   /* the task L runs for, in L's extra space */
+void nh_task_reschedule(nh_task *t);    /* runnable again after one pass of the loop */
 
 typedef struct nh_block {
     nh_waiter w;
@@ -58,16 +103,22 @@ nh_waiter *nh_wait_begin(lua_State *L, nh_block *blk);
  * nh_wait_status). Elsewhere, run the loop until the waiter is woken and return
  * how the wait ended (enum nh_wake), so the caller loops without recursion. */
 int nh_suspend(lua_State *L, nh_block *blk, lua_KContext ctx, lua_KFunction k);
+/* In a continuation after a yield: how the wait ended. */
+int nh_wait_status(lua_State *L);
+/* The wake status a continuation starts from: READY on the first call. */
+#define NH_K_STATUS(L, status) ((status) == LUA_YIELD ? nh_wait_status(L) : NH_WAKE_READY)
+/* Run the loop until *done (for run()): 0 done, else why it stopped early. */
+int nh_drive(int *done);
 /* Can the caller wait inside a system call instead of on the loop? Only when
  * nothing else could run meanwhile: the caller is not a task, no task lives
- * and no wake is pending. Such a wait saves the poll (one system call per
- * wait); it must end on a signal (EINTR), so Ctrl-C is seen. */
+ * and no wake is pending (core/dgram.h says what this saves). Such a wait must
+ * end on a signal (EINTR), so Ctrl-C is seen. */
 int nh_alone(lua_State *L);
 /* After such a wait failed with errno: raise "interrupted!" on Ctrl-C, as the
  * loop's wait does; else the wake status it amounts to (READY: try again;
  * TIMEOUT: the call's time has passed), or -1 for an error of the call. A
- * timeout waited as it is (*timeout >= 0, nh_socket_plain_wait) that a signal
- * cut short becomes a deadline from now. */
+ * timeout waited as it is (*timeout >= 0) that a signal cut short becomes a
+ * deadline from now. */
 int nh_alone_wait_status(lua_State *L, double *call_deadline, double *timeout);
 /* Fair turns: a call that completes without waiting does not return to the
  * loop, so a task whose reads keep finding data would starve every other task,
@@ -78,13 +129,12 @@ int nh_alone_wait_status(lua_State *L, double *call_deadline, double *timeout);
  * busy peer (2 to 8 without; spec/fairness_spec.lua), and the count costs an
  * increment a call, not visible in make bench (bench/README.md). */
 #define NH_FAIR_OPS 64
-extern unsigned nh_streak;
 int nh_take_turn(lua_State *L);
 /* Yield to the loop, then call `call` again with the same arguments. */
 int nh_yield_then(lua_State *L, lua_CFunction call);
 static inline int nh_fair(lua_State *L)
 {
-    return ++nh_streak >= NH_FAIR_OPS && nh_take_turn(L);
+    return ++nh_sched.streak >= NH_FAIR_OPS && nh_take_turn(L);
 }
 
 /* Plain coroutines inside a task (coroutine.c): while L resumes co, a wait in
@@ -92,11 +142,6 @@ static inline int nh_fair(lua_State *L)
  * and its resumer must pass that yield on). */
 void *nh_task_lend(lua_State *L, lua_State *co);
 int nh_task_unlend(lua_State *co, void *task);
-
-/* In a continuation after a yield: how the wait ended. */
-int nh_wait_status(lua_State *L);
-/* The wake status a continuation starts from: READY on the first call. */
-#define NH_K_STATUS(L, status) ((status) == LUA_YIELD ? nh_wait_status(L) : NH_WAKE_READY)
 
 /* ---- repeated strings (recent.c) ---- */
 
@@ -120,6 +165,9 @@ int nh_fail(lua_State *L, const char *op, int net, const nh_addr *source, const 
 /* The wake status of a wait that did not end READY, as an error return. */
 int nh_fail_wake(lua_State *L, const char *op, int net, const nh_addr *source,
                  const nh_addr *addr, int status);
+/* nil, err for a host name that gives no address of the network's family. */
+int nh_fail_no_address(lua_State *L, const char *op, int net, const nh_addr *source,
+                       const char *host);
 /* nil, netharness.EOF (or ErrUnexpectedEOF) */
 int nh_push_eof(lua_State *L, int unexpected);
 void nh_errors_open(lua_State *L);
@@ -133,11 +181,9 @@ const nh_addr *nh_to_addr(lua_State *L, int idx);  /* NULL if not an Addr */
  * port are then set). Raises on malformed text. */
 int nh_check_addr(lua_State *L, int arg, int net, int passive, nh_addr *out,
                   char *host, size_t hostcap, int *port);
-int nh_check_net(lua_State *L, int arg);
 /* Look host up (yielding); on return the stack has the Addr objects found
  * (nil, err on failure) above `base`; continues in k. */
-int nh_lookup_call(lua_State *L, int net, const char *host, int port, int passive,
-                   double deadline, lua_KContext ctx, lua_KFunction k);
+int nh_lookup_call(lua_State *L, int net, const char *host, int port, double deadline, lua_KContext ctx, lua_KFunction k);
 void nh_addr_open(lua_State *L);
 
 /* ---- sockets (sock.c) ---- */
@@ -194,16 +240,6 @@ static inline void nh_read_done(nh_lsock *ls, int waited)
     ls->s.read_waits = waited ? (ls->s.read_waits + 1) & 127 : 0;
 }
 
-/* luaL_optinteger in one API call when the argument is there. */
-lua_Integer nh_opt_integer(lua_State *L, int arg, lua_Integer def);
-/* Optional trailing timeout argument -> absolute deadline (0 for none). */
-double nh_opt_timeout(lua_State *L, int arg);
-/* The same in two steps, for reads that often need no wait and so no clock:
- * the checked timeout in seconds (-1 for none), then, when the call first has
- * to wait, its deadline (0 for none). */
-double nh_opt_seconds(lua_State *L, int arg);
-double nh_deadline_in(double seconds);
-void nh_add_methods(lua_State *L, const char *tname, const luaL_Reg *methods);
 void nh_sock_open(lua_State *L);
 void nh_conn_open(lua_State *L);
 void nh_packet_open(lua_State *L);

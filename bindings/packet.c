@@ -62,10 +62,8 @@ static int l_listen_packet(lua_State *L)
     if (r == 1)
         return listen_packet_at(L, net, &a);
     if (r < 0)
-        return nh_fail(L, "listen", net, NULL, NULL, NH_ERR_TEXT,
-                       lua_pushfstring(L, "address %s: no suitable address found", host), 0,
-                       "EAFNOSUPPORT");
-    return nh_lookup_call(L, net, host, port, 1, 0, 0, listen_packet_k);
+        return nh_fail_no_address(L, "listen", net, NULL, host);
+    return nh_lookup_call(L, net, host, port, 0, 0, listen_packet_k);
 }
 
 /* conn:read_from([max [, timeout]]) -> data, addr, truncated | nil, err */
@@ -348,13 +346,11 @@ static int l_write_to(lua_State *L)
     if (r == 1)
         return write_to_run(L, ls, &dest, data, len, 0, timeout, NH_WAKE_READY);
     if (r < 0)
-        return nh_fail(L, "write", ls->s.net, nh_sock_laddr(ls), NULL, NH_ERR_TEXT,
-                       lua_pushfstring(L, "address %s: no suitable address found", host), 0,
-                       "EAFNOSUPPORT");
+        return nh_fail_no_address(L, "write", ls->s.net, nh_sock_laddr(ls), host);
     double deadline = nh_deadline_in(timeout);
     lua_settop(L, 4);
     lua_pushnumber(L, deadline);
-    return nh_lookup_call(L, ls->s.net, host, port, 0, deadline, 0, write_to_k);
+    return nh_lookup_call(L, ls->s.net, host, port, deadline, 0, write_to_k);
 }
 
 void nh_packet_open(lua_State *L)

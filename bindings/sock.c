@@ -83,50 +83,6 @@ const nh_addr *nh_sock_raddr(const nh_lsock *ls)
     return nh_addr_len(&ls->s.raddr) ? &ls->s.raddr : NULL;
 }
 
-lua_Integer nh_opt_integer(lua_State *L, int arg, lua_Integer def)
-{
-    int isnum;
-    lua_Integer v = lua_tointegerx(L, arg, &isnum);
-    if (isnum)
-        return v;
-    if (lua_isnoneornil(L, arg))
-        return def;
-    return luaL_checkinteger(L, arg);   /* raises the usual message */
-}
-
-double nh_opt_seconds(lua_State *L, int arg)
-{
-    if (lua_gettop(L) < arg)   /* the cheapest look, for calls without one */
-        return -1;
-    int isnum;
-    double t = lua_tonumberx(L, arg, &isnum);   /* one more when a number is there */
-    if (!isnum) {
-        if (lua_isnil(L, arg))
-            return -1;
-        t = luaL_checknumber(L, arg);   /* raises the usual message */
-    }
-    luaL_argcheck(L, t == t, arg, "timeout must be a number of seconds, not NaN");
-    if (t < 0) {   /* already expired, as a deadline in the past is in Go */
-        lua_pushinteger(L, 0);
-        lua_replace(L, arg);
-        t = 0;
-    }
-    return t;
-}
-
-double nh_deadline_in(double seconds)
-{
-    if (seconds < 0)
-        return 0;
-    double d = nh_now() + seconds;
-    return d > 0 ? d : 1e-9;
-}
-
-double nh_opt_timeout(lua_State *L, int arg)
-{
-    return nh_deadline_in(nh_opt_seconds(L, arg));
-}
-
 /* Close the socket and drop what it holds. */
 static int release(nh_lsock *ls)
 {
@@ -257,26 +213,6 @@ static int l_fd(lua_State *L)
     return 1;
 }
 
-/* Every method call looks up "__index" in the metatable and then the method
- * in that table. Both tables have slots to spare (luaL_newmetatable's would be
- * full) and take their hottest keys first: "__index", then the kinds' own
- * methods (read_from, read, ...), then the common ones (nh_sock_open runs
- * last). A key stored first owns its main slot whatever the hash seed, so
- * those lookups never walk a chain. */
-static void push_metatable(lua_State *L, const char *tname)
-{
-    if (luaL_getmetatable(L, tname) != LUA_TNIL)
-        return;
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 16);
-    lua_createtable(L, 0, 64);
-    lua_setfield(L, -2, "__index");
-    lua_pushstring(L, tname);
-    lua_setfield(L, -2, "__name");
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, tname);
-}
-
 void nh_sock_open(lua_State *L)
 {
     static const luaL_Reg common[] = {
@@ -292,7 +228,7 @@ void nh_sock_open(lua_State *L)
         {"set_write_buffer", l_set_write_buffer},
         {NULL, NULL}};
     for (int k = 0; k < 3; k++) {
-        push_metatable(L, kind_names[k]);
+        nh_push_metatable(L, kind_names[k]);
         lua_pushcfunction(L, l_gc);
         lua_setfield(L, -2, "__gc");
         lua_pushcfunction(L, l_gc);
@@ -313,12 +249,4 @@ void nh_sock_open(lua_State *L)
         }
         lua_pop(L, 2);
     }
-}
-
-void nh_add_methods(lua_State *L, const char *tname, const luaL_Reg *methods)
-{
-    push_metatable(L, tname);
-    lua_getfield(L, -1, "__index");
-    luaL_setfuncs(L, methods, 0);
-    lua_pop(L, 2);
 }

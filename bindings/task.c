@@ -1,267 +1,35 @@
 /*
- * Tasks: coroutines run by the event loop, netharness's goroutines.
+ * Tasks: coroutines run by the event loop, netharness's goroutines, and their
+ * Lua API (spawn, wait, cancel, sleep, run, ...). How a call inside one waits
+ * is suspend.c's.
  *
  * A task is resumed from C when the one thing it waits for happens, so there is
  * no scheduler queue to walk and no Lua code between the kernel and the script.
  * A task that fails is reported with its traceback (to the handler set by
  * on_task_error, or stderr) and the others go on.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "nh.h"
 
-enum { T_NEW, T_LIVE, T_DONE, T_FAILED, T_CANCELLED };
-
-typedef struct nh_task {
-    nh_waiter w;          /* the task's one wait at a time */
-    lua_State *co;        /* NULL once finished; user value 1 holds it, then the outcome */
-    nh_queue joiners;
-    int anchor;           /* index in the live table while live, so a waiting task is not collected */
-    unsigned char state;
-    unsigned char yielded; /* suspended by nh_suspend, not by a plain coroutine.yield */
-    unsigned char running; /* inside lua_resume */
-    unsigned char wstatus; /* how the last wait ended */
-} nh_task;
-
 /* Every connection of a server has a task (bench case 5): grow it knowingly. */
 _Static_assert(sizeof(nh_task) <= 80, "nh_task outgrew its memory budget");
 
-static int live_count;
-static int driving;             /* drive() calls (and main-chunk turns) on the C stack */
-static nh_queue all_done;       /* run() waits here for live_count == 0 */
-static lua_State *sched;        /* a thread of our own for handlers and tracebacks; its
-                                 * stack slot 1 is the live table, anchoring live tasks */
-static lua_State *main_L;       /* where lua.c's SIGINT handler installs its hook */
-
-/* Made when the module opens (luaopen_netharness_core); from then on the
- * pointer is read, not asked of libev per call. */
-struct ev_loop *nh_loop(void)
-{
-    return EV_DEFAULT_UC;
-}
-
-/* A thread's extra space names the task it runs for: a task's own coroutine
- * from spawn to finish, and a plain coroutine while the task resumes it
- * through netharness's coroutine.resume / wrap (coroutine.c lends it). */
-static nh_task **task_slot(lua_State *L)
-{
-    return (nh_task **)lua_getextraspace(L);
-}
-
-static void finish(nh_task *t, int state);
-static void report(nh_task *t, const char *msg);
-
-/* A task's coroutine that runs although the loop did not resume it: someone
- * called coroutine.resume on it. Its wait is void now (the loop would resume
- * it a second time): the task fails, and so does the resume. */
-static int hijacked(lua_State *L, nh_task *t)
-{
-    static const char msg[] = "netharness: a task's coroutine was resumed from outside the loop "
-                              "(coroutine.resume on a task); the task is stopped";
-    nh_wait_cancel(&t->w);
-    report(t, msg);
-    lua_pushstring(sched, msg);
-    finish(t, T_FAILED);
-    return luaL_error(L, "%s", msg);
-}
-
-/* The task a waiting call should park, or NULL when it must wait on its own
- * (not in a task, or at a C boundary it cannot yield across). */
-static nh_task *task_of(lua_State *L)
-{
-    nh_task *t = *task_slot(L);
-    if (!t)
-        return NULL;
-    if (!t->running)
-        hijacked(L, t);
-    return lua_isyieldable(L) ? t : NULL;
-}
-
-/* Lend plain coroutine co the task L runs for while L resumes it, when L can
- * pass a wait on (yield): a wait in co then parks that task. */
-void *nh_task_lend(lua_State *L, lua_State *co)
-{
-    nh_task *t = *task_slot(L);
-    if (!t || !t->running || *task_slot(co) || !lua_isyieldable(L))
-        return NULL;
-    *task_slot(co) = t;
-    return t;
-}
-
-/* After the resume: did co park the task on a wait (it yielded to the loop,
- * not to its resumer)? */
-int nh_task_unlend(lua_State *co, void *task)
-{
-    nh_task *t = task;
-    if (!t)
-        return 0;
-    *task_slot(co) = NULL;
-    return t->yielded;
-}
-
-/* ---- the wait protocol ---- */
-
-static void block_wake(nh_waiter *w, int status)
-{
-    nh_block *blk = (nh_block *)w;
-    w->status = status;
-    blk->done = 1;
-}
-
-nh_waiter *nh_wait_begin(lua_State *L, nh_block *blk)
-{
-    nh_task *t = task_of(L);
-    if (t)
-        return &t->w;
-    /* A second loop run from inside the first would hold every wait outside
-     * it until its own ends (timeouts broken, the C stack without bound). */
-    if (driving)
-        luaL_error(L, "netharness: cannot wait here: inside a task, a call that waits must be able "
-                      "to yield (not in a metamethod, a table.sort comparator, a string.gsub "
-                      "function or a coroutine resumed by another library)");
-    nh_waiter_init(&blk->w, block_wake);
-    nh_waiter_lend_timer(&blk->w, &blk->timer);
-    blk->done = 0;
-    return &blk->w;
-}
-
-enum { DRIVE_DONE, DRIVE_DEADLOCK, DRIVE_INTERRUPTED };
-
-/* Run the loop until *done. The interpreter answers Ctrl-C by installing a
- * hook, which never fires while we sit in C: a hook that appears meanwhile can
- * only come from a signal handler, so stop and let the caller raise. */
-static int drive_loop(int *done)
-{
-    struct ev_loop *loop = nh_loop();
-    lua_Hook hook = lua_gethook(main_L);
-    for (;;) {
-        nh_streak = 0;
-        if (*done)
-            return DRIVE_DONE;
-        if (lua_gethook(main_L) != hook)
-            return DRIVE_INTERRUPTED;
-        if (!ev_run(loop, EVRUN_ONCE) && !ev_pending_count(loop) && !*done)
-            return DRIVE_DEADLOCK;
-    }
-}
-
-static int drive(int *done)
-{
-    driving++;
-    int r = drive_loop(done);
-    driving--;
-    return r;
-}
-
-int nh_suspend(lua_State *L, nh_block *blk, lua_KContext ctx, lua_KFunction k)
-{
-    nh_task *t = task_of(L);
-    if (t) {
-        t->yielded = 1;
-        return lua_yieldk(L, 0, ctx, k);   /* unwinds this C frame: k takes over */
-    }
-    switch (drive(&blk->done)) {
-    case DRIVE_DEADLOCK:
-        nh_wait_cancel(&blk->w);
-        return luaL_error(L, "netharness: deadlock: this wait can never end (all tasks are asleep)");
-    case DRIVE_INTERRUPTED:
-        nh_wait_cancel(&blk->w);
-        lua_sethook(main_L, NULL, 0, 0);
-        return luaL_error(L, "interrupted!");
-    default:
-        return blk->w.status;
-    }
-}
-
-static lua_Hook alone_hook;
-
-/* A running task is live, so with none live the caller is no task. */
-int nh_alone(lua_State *L)
-{
-    (void)L;
-    if (live_count || ev_pending_count(nh_loop()))
-        return 0;
-    alone_hook = lua_gethook(main_L);
-    return 1;
-}
-
-int nh_alone_wait_status(lua_State *L, double *call_deadline, double *timeout)
-{
-    if (errno == ETIMEDOUT)
-        return NH_WAKE_TIMEOUT;
-    if (errno == EINTR) {
-        if (lua_gethook(main_L) != alone_hook) {   /* Ctrl-C: see drive() */
-            lua_sethook(main_L, NULL, 0, 0);
-            luaL_error(L, "interrupted!");
-        }
-        if (*timeout >= 0) {   /* how long it waited is unknown: the timeout starts again */
-            *call_deadline = nh_deadline_in(*timeout);
-            *timeout = -1;
-        }
-        return NH_WAKE_READY;
-    }
-    if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return *call_deadline > 0 && nh_now() >= *call_deadline ? NH_WAKE_TIMEOUT : NH_WAKE_READY;
-    return -1;
-}
-
-int nh_wait_status(lua_State *L)
-{
-    nh_task *t = task_of(L);
-    return t ? t->wstatus : NH_WAKE_READY;
-}
-
-/* ---- fair turns ---- */
-
-unsigned nh_streak;
-
-static void reschedule(nh_task *t);
-
-int nh_take_turn(lua_State *L)
-{
-    nh_streak = 0;
-    if (!live_count)
-        return 0;   /* nobody else to let run (the ready list holds only tasks' wakes) */
-    if (task_of(L))
-        return 1;
-    if (!driving) {   /* the main chunk: one pass of the loop, without blocking */
-        driving++;
-        ev_run(nh_loop(), EVRUN_NOWAIT);
-        driving--;
-    }
-    return 0;
-}
-
-static int again_k(lua_State *L, int status, lua_KContext ctx)
-{
-    (void)status;
-    return ((lua_CFunction)ctx)(L);
-}
-
-int nh_yield_then(lua_State *L, lua_CFunction call)
-{
-    nh_task *t = task_of(L);
-    reschedule(t);
-    t->yielded = 1;
-    return lua_yieldk(L, 0, (lua_KContext)call, again_k);
-}
-
 /* ---- task life ---- */
 
-#define LIVE 1   /* the live table's slot on sched's stack */
+#define LIVE 1   /* the live table's slot on nh_sched.thread's stack */
 
 static void push_task(lua_State *S, nh_task *t)
 {
-    lua_rawgeti(sched, LIVE, t->anchor);
-    if (S != sched)
-        lua_xmove(sched, S, 1);
+    lua_rawgeti(nh_sched.thread, LIVE, t->anchor);
+    if (S != nh_sched.thread)
+        lua_xmove(nh_sched.thread, S, 1);
 }
 
 static void report(nh_task *t, const char *msg)
 {
-    lua_State *S = sched;
+    lua_State *S = nh_sched.thread;
     int top = lua_gettop(S);
     lua_getfield(S, LUA_REGISTRYINDEX, "netharness.on_task_error");
     if (lua_isfunction(S, -1)) {
@@ -280,25 +48,19 @@ static void report(nh_task *t, const char *msg)
 /* Record the outcome (on top of S: a results table or a message), wake joiners. */
 static void finish(nh_task *t, int state)
 {
-    lua_State *S = sched;
+    lua_State *S = nh_sched.thread;
     push_task(S, t);
     lua_insert(S, -2);
     lua_setiuservalue(S, -2, 1);      /* the outcome replaces the coroutine */
     lua_pop(S, 1);
-    *task_slot(t->co) = NULL;
+    *nh_task_slot(t->co) = NULL;
     t->co = NULL;
     t->state = state;
     nh_queue_wake_all(&t->joiners, NH_WAKE_READY);
     luaL_unref(S, LIVE, t->anchor);
     t->anchor = LUA_NOREF;
-    if (--live_count == 0)
-        nh_queue_wake_all(&all_done, NH_WAKE_READY);
-}
-
-static void reschedule(nh_task *t)
-{
-    nh_wait(&t->w, NULL, 0);
-    nh_wake_later(&t->w, NH_WAKE_READY);
+    if (--nh_sched.live == 0)
+        nh_queue_wake_all(&nh_sched.all_done, NH_WAKE_READY);
 }
 
 /* What a finished coroutine left, as its task's outcome (run protected: a
@@ -326,11 +88,11 @@ static int make_outcome(lua_State *S)
     return 1;
 }
 
-/* The outcome of task t's coroutine co that ended with rc, pushed on sched
+/* The outcome of task t's coroutine co that ended with rc, pushed on nh_sched.thread
  * above t (which push_task put there). */
 static void outcome(lua_State *co, int rc, int nres)
 {
-    lua_State *S = sched;
+    lua_State *S = nh_sched.thread;
     int err_type = rc == LUA_OK ? LUA_TNIL : lua_type(co, -1);
     lua_pushcfunction(S, make_outcome);
     lua_getiuservalue(S, -2, 1);   /* the task's coroutine (co) */
@@ -351,13 +113,23 @@ static void resume(nh_task *t)
 {
     lua_State *co = t->co;
     int nres, nargs = 0;
-    if (t->state == T_NEW) {
-        t->state = T_LIVE;
+    if (t->state == NH_T_HIJACKED) {   /* see suspend.c: its coroutine died in another's resume */
+        lua_State *S = nh_sched.thread;
+        push_task(S, t);
+        lua_resetthread(co);
+        report(t, NH_HIJACKED);
+        lua_pushliteral(S, NH_HIJACKED);
+        finish(t, NH_T_FAILED);
+        lua_pop(S, 1);
+        return;
+    }
+    if (t->state == NH_T_NEW) {
+        t->state = NH_T_LIVE;
         nargs = lua_gettop(co) - 1;   /* the function and its arguments */
     }
     t->yielded = 0;
     t->running = 1;
-    nh_streak = 0;
+    nh_sched.streak = 0;
     int rc = lua_resume(co, NULL, nargs, &nres);
     t->running = 0;
     if (t->co != co)
@@ -365,18 +137,18 @@ static void resume(nh_task *t)
     if (rc == LUA_YIELD) {
         lua_pop(co, nres);
         if (!t->yielded)
-            reschedule(t);   /* a plain coroutine.yield: let the others run, then go on */
+            nh_task_reschedule(t);   /* a plain coroutine.yield: let the others run, then go on */
         return;
     }
-    lua_State *S = sched;
+    lua_State *S = nh_sched.thread;
     push_task(S, t);   /* keep t alive through finish */
     outcome(co, rc, nres);
     if (rc == LUA_OK) {
-        finish(t, lua_istable(S, -1) ? T_DONE : T_FAILED);
+        finish(t, lua_istable(S, -1) ? NH_T_DONE : NH_T_FAILED);
     } else {
         lua_resetthread(co);              /* closes its pending <close> variables */
         report(t, lua_tostring(S, -1));
-        finish(t, T_FAILED);
+        finish(t, NH_T_FAILED);
     }
     lua_pop(S, 1);
 }
@@ -404,16 +176,16 @@ static int l_spawn(lua_State *L)
     lua_setiuservalue(L, n + 1, 1);
     if (!lua_checkstack(co, n + 1))
         return luaL_error(L, "too many arguments to spawn");
-    *task_slot(co) = t;
+    *nh_task_slot(co) = t;
     t->co = co;
     for (int i = 1; i <= n; i++)
         lua_pushvalue(L, i);
     lua_xmove(L, co, n);
     lua_pushvalue(L, n + 1);
-    lua_xmove(L, sched, 1);
-    t->anchor = luaL_ref(sched, LIVE);
-    live_count++;
-    reschedule(t);
+    lua_xmove(L, nh_sched.thread, 1);
+    t->anchor = luaL_ref(nh_sched.thread, LIVE);
+    nh_sched.live++;
+    nh_task_reschedule(t);
     return 1;
 }
 
@@ -425,7 +197,7 @@ static nh_task *check_task(lua_State *L, int idx)
 static int push_outcome(lua_State *L, nh_task *t)
 {
     lua_getiuservalue(L, 1, 1);
-    if (t->state != T_DONE) {
+    if (t->state != NH_T_DONE) {
         lua_pushboolean(L, 0);
         lua_insert(L, -2);
         return 2;
@@ -443,7 +215,7 @@ static int push_outcome(lua_State *L, nh_task *t)
 
 static int task_finished(const nh_task *t)
 {
-    return t->state == T_DONE || t->state == T_FAILED || t->state == T_CANCELLED;
+    return t->state == NH_T_DONE || t->state == NH_T_FAILED || t->state == NH_T_CANCELLED;
 }
 
 static int wait_done(lua_State *L, int st)
@@ -469,7 +241,7 @@ static int l_task_wait(lua_State *L)
     nh_block blk;
     if (task_finished(t))
         return push_outcome(L, t);
-    if (t->co == L || *task_slot(L) == t)
+    if (t->co == L || *nh_task_slot(L) == t)
         return luaL_error(L, "a task cannot wait for itself");
     nh_waiter *w = nh_wait_begin(L, &blk);
     nh_wait(w, &t->joiners, deadline);
@@ -483,12 +255,12 @@ static int cancel(lua_State *L, nh_task *t)
     if (t->running)
         return luaL_error(L, "cannot cancel a running task");
     nh_wait_cancel(&t->w);
-    lua_State *S = sched;
+    lua_State *S = nh_sched.thread;
     push_task(S, t);
     if (lua_resetthread(t->co) != LUA_OK)
         report(t, lua_tostring(t->co, -1));
     lua_pushliteral(S, "cancelled");
-    finish(t, T_CANCELLED);
+    finish(t, NH_T_CANCELLED);
     lua_pop(S, 1);
     return 1;
 }
@@ -499,7 +271,7 @@ static int l_task_cancel(lua_State *L)
     return 1;
 }
 
-static const char *const state_names[] = {"new", "waiting", "done", "failed", "cancelled"};
+static const char *const state_names[] = {"new", "waiting", "done", "failed", "cancelled", "waiting"};
 
 static int l_task_status(lua_State *L)
 {
@@ -556,7 +328,7 @@ static int l_now(lua_State *L)
 
 static int run_done(lua_State *L)
 {
-    if (live_count == 0) {
+    if (nh_sched.live == 0) {
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -568,21 +340,21 @@ static int l_run(lua_State *L)
 {
     double deadline = nh_opt_timeout(L, 1);
     nh_block blk;
-    if (*task_slot(L) || driving)
+    if (*nh_task_slot(L) || nh_sched.driving)
         return luaL_error(L, "run() waits for every task, so it cannot be called from one");
-    if (live_count == 0) {
+    if (nh_sched.live == 0) {
         lua_pushboolean(L, 1);
         return 1;
     }
     nh_waiter *w = nh_wait_begin(L, &blk);   /* never a task's: checked above */
-    nh_wait(w, &all_done, deadline);
+    nh_wait(w, &nh_sched.all_done, deadline);
     nh_suspend(L, &blk, 0, NULL);
     return run_done(L);
 }
 
 static int l_running(lua_State *L)
 {
-    nh_task *t = *task_slot(L);
+    nh_task *t = *nh_task_slot(L);
     if (t && t->running)
         push_task(L, t);
     else
@@ -592,7 +364,7 @@ static int l_running(lua_State *L)
 
 static int l_live_tasks(lua_State *L)
 {
-    lua_pushinteger(L, live_count);
+    lua_pushinteger(L, nh_sched.live);
     return 1;
 }
 
@@ -602,13 +374,13 @@ static int l_cancel_all(lua_State *L)
     int n = 0;
     /* Collect first: cancelling changes the live table. */
     lua_newtable(L);
-    lua_pushnil(sched);
-    while (lua_next(sched, LIVE)) {
-        if (lua_type(sched, -1) == LUA_TUSERDATA) {
-            lua_xmove(sched, L, 1);
+    lua_pushnil(nh_sched.thread);
+    while (lua_next(nh_sched.thread, LIVE)) {
+        if (lua_type(nh_sched.thread, -1) == LUA_TUSERDATA) {
+            lua_xmove(nh_sched.thread, L, 1);
             lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
         } else {
-            lua_pop(sched, 1);
+            lua_pop(nh_sched.thread, 1);
         }
     }
     for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, -1); i++) {
@@ -657,13 +429,13 @@ void nh_task_open(lua_State *L)
 
     /* New threads copy the main thread's extra space: make it say "no task". */
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
-    main_L = lua_tothread(L, -1);
-    *(nh_task **)lua_getextraspace(main_L) = NULL;
+    nh_sched.main = lua_tothread(L, -1);
+    *(nh_task **)lua_getextraspace(nh_sched.main) = NULL;
     lua_pop(L, 1);
-    if (!sched) {
-        sched = lua_newthread(L);
+    if (!nh_sched.thread) {
+        nh_sched.thread = lua_newthread(L);
         lua_setfield(L, LUA_REGISTRYINDEX, "netharness.scheduler");
-        lua_newtable(sched);   /* LIVE */
+        lua_newtable(nh_sched.thread);   /* LIVE */
     }
     luaL_newmetatable(L, NH_TASK);
     luaL_setfuncs(L, meta, 0);
