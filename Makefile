@@ -23,7 +23,7 @@ MODULE      = build/netharness/core.so
 ASAN_MODULE = build-asan/netharness/core.so
 CTEST       = build/core_test
 ASAN_CTEST  = build-asan/core_test
-CTEST_SRC   = spec/c/main.c spec/c/rbuf_test.c spec/c/bytes_test.c core/rbuf.c core/bytes.c
+CTEST_SRC   = $(wildcard spec/c/*.c) $(CORE_SRC)
 SAN_FLAGS   = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 PREFIX     ?= /usr/local
@@ -44,13 +44,13 @@ $(ASAN_MODULE): $(SRC) $(HEADERS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g $(filter-out -O2 -O3 -flto,$(CFLAGS)) $(SAN_FLAGS) $(LUA_INC) -shared -o $@ $(SRC) $(LDLIBS)
 
-$(CTEST): $(CTEST_SRC) core/rbuf.h core/bytes.h spec/c/check.h Makefile
+$(CTEST): $(CTEST_SRC) $(wildcard core/*.h spec/c/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(CTEST_SRC)
+	$(CC) $(CFLAGS) -o $@ $(CTEST_SRC) $(LDLIBS)
 
-$(ASAN_CTEST): $(CTEST_SRC) core/rbuf.h core/bytes.h spec/c/check.h Makefile
+$(ASAN_CTEST): $(CTEST_SRC) $(wildcard core/*.h spec/c/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) -O1 -g $(filter-out -O2 -O3 -flto,$(CFLAGS)) $(SAN_FLAGS) -o $@ $(CTEST_SRC)
+	$(CC) -O1 -g $(filter-out -O2 -O3 -flto,$(CFLAGS)) $(SAN_FLAGS) -o $@ $(CTEST_SRC) $(LDLIBS)
 
 # Install what is missing (needs root or sudo), then make `lua` mean Lua 5.4:
 # installing lua-busted may pull in Lua 5.1 and point `lua` at it. Services

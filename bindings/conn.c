@@ -7,11 +7,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../core/stream.h"
 #include "nh.h"
 
-enum { M_READ, M_LINE, M_UNTIL, M_FULL, M_BLOCK, M_PEEK };
-
-static int is_again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
 static int conn_fail(lua_State *L, nh_lsock *ls, const char *op, int kind, const char *sys, int e)
 {
@@ -31,192 +29,74 @@ static nh_lsock *check_tcp(lua_State *L, const char *method)
     return ls;
 }
 
-/* ---- buffered reads ---- */
+/* ---- buffered reads (core/stream.h decides; this pushes or waits) ---- */
 
-/* Take n bytes off the buffer as a string; the rest stays ours. */
-static void take(lua_State *L, nh_rbuf *b, size_t n, size_t keep)
+static int buffer_full(lua_State *L, nh_lsock *ls, const nh_read *r)
 {
-    lua_pushlstring(L, nh_rbuf_peek(b), keep);
-    nh_rbuf_consume(b, n);
-}
-
-static int buffer_full(lua_State *L, nh_lsock *ls, const char *what, size_t limit)
-{
+    const char *what = r->mode == NH_READ_LINE    ? "end of line"
+                       : r->mode == NH_READ_BLOCK ? "end of header block"
+                                                  : "delimiter";
     lua_pushnil(L);
     nh_push_operror(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), NH_ERR_TEXT,
-                    lua_pushfstring(L, "buffer full: no %s within %d bytes", what, (int)limit),
+                    lua_pushfstring(L, "buffer full: no %s within %d bytes", what, (int)r->limit),
                     0, "EBUFFULL");
     lua_remove(L, -2);
     return 2;
 }
 
-/* Offset just past the first empty line ("\n\n" or "\n\r\n") at or after
- * `from`, or 0. A block that starts with an empty line ends there. */
-static size_t find_blank_line(const nh_rbuf *b, size_t from)
+/* The request as the entry function left it on the stack: slot 2 holds n,
+ * the delimiter or a header block's own limit (nil: the connection's). */
+static nh_read request_of(lua_State *L, int mode, size_t scanned)
 {
-    const char *base = nh_rbuf_peek(b);
-    size_t len = nh_rbuf_len(b);
-    if (len == 0)
-        return 0;   /* an empty buffer may have no memory at all */
-    /* An empty line first is a block of its own, however its bytes arrived. */
-    if (base[0] == '\n')
-        return 1;
-    if (base[0] == '\r' && len >= 2 && base[1] == '\n')
-        return 2;
-    size_t at = from >= 2 ? from - 2 : 0;   /* the terminator may straddle `from` */
-    for (;;) {
-        const char *nl = memchr(base + at, '\n', len - at);
-        if (!nl)
-            return 0;
-        size_t i = (size_t)(nl - base);
-        if (i + 1 < len && base[i + 1] == '\n')
-            return i + 2;
-        if (i + 2 < len && base[i + 1] == '\r' && base[i + 2] == '\n')
-            return i + 3;
-        if (i + 2 >= len)
-            return 0;   /* too few bytes after this "\n" to tell yet */
-        at = i + 1;
-    }
-}
-
-/* Answer from what is buffered: results pushed (>0), or 0 to read more. */
-static int satisfy(lua_State *L, nh_lsock *ls, int mode, size_t *scanned)
-{
-    nh_rbuf *b = &ls->s.rbuf;
-    size_t len = nh_rbuf_len(b), at;
-    switch (mode) {
-    case M_READ: {
-        size_t max = (size_t)lua_tointeger(L, 2);
-        if (len == 0)
-            return 0;
-        take(L, b, len < max ? len : max, len < max ? len : max);
-        return 1;
-    }
-    case M_FULL: {
-        size_t n = (size_t)lua_tointeger(L, 2);
-        if (len < n)
-            return 0;
-        take(L, b, n, n);
-        return 1;
-    }
-    case M_PEEK: {
-        size_t n = (size_t)lua_tointeger(L, 2);
-        if (len < n)
-            return 0;
-        lua_pushlstring(L, nh_rbuf_peek(b), n);
-        return 1;
-    }
-    case M_BLOCK: {
-        /* slot 2: this call's own limit, or nil for the connection's */
-        size_t limit = lua_isinteger(L, 2) ? (size_t)lua_tointeger(L, 2) : ls->s.rbuf.limit;
-        at = find_blank_line(b, *scanned);
-        if (at && at <= limit) {
-            nh_push_recent(L, nh_rbuf_peek(b), at);
-            nh_rbuf_consume(b, at);
-            return 1;
-        }
-        *scanned = len;
-        if (at || len >= limit)
-            return buffer_full(L, ls, "end of header block", limit);
-        return 0;
-    }
-    default: {
-        size_t dlen;
-        const char *delim = mode == M_LINE ? "\n" : lua_tolstring(L, 2, &dlen);
-        if (mode == M_LINE)
-            dlen = 1;
-        at = nh_rbuf_find(b, delim, dlen, *scanned);
-        if (at && at <= ls->s.rbuf.limit) {
-            size_t keep = at;
-            if (mode == M_LINE) {
-                keep--;                                  /* "\n" */
-                if (keep > 0 && nh_rbuf_peek(b)[keep - 1] == '\r')
-                    keep--;                              /* "\r\n" */
-            }
-            take(L, b, at, keep);
-            return 1;
-        }
-        *scanned = len;
-        /* Past the limit whether or not the delimiter came in the same read. */
-        if (at || len >= ls->s.rbuf.limit)
-            return buffer_full(L, ls, mode == M_LINE ? "end of line" : "delimiter", ls->s.rbuf.limit);
-        return 0;
-    }
-    }
-}
-
-/* The stream ended: Go's io.EOF, or io.ErrUnexpectedEOF mid-message, with
- * whatever partial data there was as a third value. */
-static int at_eof(lua_State *L, nh_lsock *ls, int mode)
-{
-    nh_rbuf *b = &ls->s.rbuf;
-    size_t len = nh_rbuf_len(b);
-    if (len == 0)
-        return nh_push_eof(L, 0);
-    nh_push_eof(L, mode == M_FULL);
-    if (mode == M_PEEK)
-        lua_pushlstring(L, nh_rbuf_peek(b), len);   /* still there to read */
-    else
-        take(L, b, len, len);
-    return 3;
+    size_t dlen = 0;
+    const char *delim = mode == NH_READ_UNTIL ? lua_tolstring(L, 2, &dlen) : NULL;
+    nh_read r = nh_read_request(mode, (size_t)lua_tointeger(L, 2), delim, dlen);
+    r.scanned = scanned;
+    return r;
 }
 
 static int read_k(lua_State *L, int status, lua_KContext ctx)
 {
     nh_lsock *ls = lua_touserdata(L, 1);   /* checked by the entry function */
-    nh_rbuf *b = &ls->s.rbuf;
-    int mode = (int)(ctx & 7);
-    size_t scanned = (size_t)ctx >> 3;
+    nh_read r = request_of(L, (int)(ctx & 7), (size_t)ctx >> 3);
     double call_deadline = lua_tonumber(L, 4);
     int st = NH_K_STATUS(L, status);
     int waited = status == LUA_YIELD;
     /* A timeout of 0: what is there now, one attempt and no wait. */
     int now_only = !waited && call_deadline == 0 && lua_type(L, 3) == LUA_TNUMBER && lua_tonumber(L, 3) == 0;
     for (;;) {
-        int r;
         if (st != NH_WAKE_READY)
             return nh_fail_wake(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
-        if ((r = satisfy(L, ls, mode, &scanned)) > 0) {
-            if (nh_rbuf_settle(b) < 0)
+        switch (nh_stream_read(&ls->s, &r, waited, now_only)) {
+        case NH_STREAM_DONE:
+            if (r.mode == NH_READ_BLOCK)
+                nh_push_recent(L, nh_rbuf_peek(&ls->s.rbuf), r.keep);
+            else
+                lua_pushlstring(L, nh_rbuf_peek(&ls->s.rbuf), r.keep);
+            if (nh_stream_take(&ls->s, &r) < 0)
                 return conn_fail(L, ls, "read", NH_ERR_SYS, "read", ENOMEM);
-            return r;
-        }
-        if (!nh_socket_is_open(&ls->s))
-            return conn_fail(L, ls, "read", NH_ERR_CLOSED, NULL, 0);
-        /* The deadline is checked before a fresh attempt. A wake comes from
-         * the loop, which runs a due deadline's timer before it reports the
-         * socket, and a read that waits at once leaves the check to the wait. */
-        int attempt = waited || now_only || !nh_read_wait_first(ls);
-        if (attempt && !waited && nh_side_expired(&ls->s.rd)) {
-            nh_rbuf_settle(b);
+            return 1;
+        case NH_STREAM_EOF:
+            /* Go's io.EOF, or io.ErrUnexpectedEOF mid-message, with whatever
+             * partial data there was as a third value. */
+            if (r.keep == 0)
+                return nh_push_eof(L, 0);
+            nh_push_eof(L, r.unexpected);
+            lua_pushlstring(L, nh_rbuf_peek(&ls->s.rbuf), r.keep);
+            nh_stream_take(&ls->s, &r);
+            return 3;
+        case NH_STREAM_FULL:
+            return buffer_full(L, ls, &r);
+        case NH_STREAM_TIMEOUT:
             return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
+        case NH_STREAM_CLOSED:
+            return conn_fail(L, ls, "read", NH_ERR_CLOSED, NULL, 0);
+        case NH_STREAM_ERR:
+            return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
+        default:   /* AGAIN */
+            break;
         }
-        if (attempt) {
-            size_t want = 0;
-            if (mode == M_READ)
-                want = (size_t)lua_tointeger(L, 2);
-            else if (mode == M_FULL)
-                want = (size_t)lua_tointeger(L, 2) - nh_rbuf_len(b);
-            /* (a peek takes all there is: what follows it reads the rest) */
-            ssize_t n = nh_rbuf_fill(b, nh_socket_read_cb, &ls->s, want);
-            if (n > 0) {
-                nh_read_done(ls, waited);
-                waited = 0;   /* what follows in this call is a fresh attempt */
-                continue;
-            }
-            if (n == 0)
-                return at_eof(L, ls, mode);
-            int e = errno;
-            if (nh_rbuf_settle(b) < 0)
-                e = ENOMEM;
-            if (!is_again(e))
-                return conn_fail(L, ls, "read", NH_ERR_SYS, "read", e);
-            if (now_only)
-                return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
-        } else if (nh_rbuf_settle(b) < 0) {
-            return conn_fail(L, ls, "read", NH_ERR_SYS, "read", ENOMEM);
-        }
-        if (!waited && call_deadline == 0 && !lua_isnil(L, 3)) {
+        if (call_deadline == 0 && !lua_isnil(L, 3)) {
             call_deadline = nh_deadline_in(lua_tonumber(L, 3));
             lua_pushnumber(L, call_deadline);
             lua_replace(L, 4);
@@ -224,7 +104,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
         waited = 1;
         nh_block blk;
         nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
-        ctx = (lua_KContext)(((lua_Unsigned)scanned << 3) | (lua_Unsigned)mode);
+        ctx = (lua_KContext)(((lua_Unsigned)r.scanned << 3) | (lua_Unsigned)r.mode);
         st = nh_suspend(L, &blk, ctx, read_k);
     }
 }
@@ -239,74 +119,6 @@ static int start_read(lua_State *L, int mode)
     return read_k(L, LUA_OK, mode);
 }
 
-/* ---- UDP conn: one datagram per read/write ---- */
-
-static char dgram[65536];
-
-static int udp_read_k(lua_State *L, int status, lua_KContext ctx);
-
-/* One datagram, with the arguments as C values; a wait first leaves them on
- * the stack (self, max, deadline) for the continuation. The deadline is made
- * from `timeout` (seconds, -1 for none) when the call first has to wait. */
-static int udp_read_run(lua_State *L, nh_lsock *ls, size_t max, double call_deadline, double timeout,
-                        int st, int waited)
-{
-    for (;;) {
-        if (st != NH_WAKE_READY)
-            return nh_fail_wake(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
-        if (!nh_socket_is_open(&ls->s))
-            return conn_fail(L, ls, "read", NH_ERR_CLOSED, NULL, 0);
-        if (nh_side_expired(&ls->s.rd))
-            return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
-        int truncated;
-        int alone = nh_alone(L);   /* then the wait itself receives: no attempt first */
-        if (waited || timeout == 0 || (!alone && !nh_read_wait_first(ls))) {
-            ssize_t n = nh_socket_recvfrom(&ls->s, dgram, max, NULL, &truncated);
-            if (n >= 0) {
-                nh_read_done(ls, waited);
-                nh_push_recent(L, dgram, (size_t)n);
-                lua_pushboolean(L, truncated);
-                return 2;
-            }
-            if (!is_again(errno))
-                return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
-            if (timeout == 0)   /* what is there now: one attempt, no wait */
-                return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
-        }
-        waited = 1;
-        if (timeout >= 0 && !(alone && nh_socket_plain_wait(&ls->s, timeout))) {
-            call_deadline = nh_deadline_in(timeout);
-            timeout = -1;
-        }
-        if (alone) {
-            ssize_t n = nh_socket_recvfrom_wait(&ls->s, dgram, max, NULL, &truncated, call_deadline, timeout);
-            if (n >= 0) {
-                nh_read_done(ls, 1);
-                nh_push_recent(L, dgram, (size_t)n);
-                lua_pushboolean(L, truncated);
-                return 2;
-            }
-            st = nh_alone_wait_status(L, &call_deadline, &timeout);
-            if (st < 0)
-                return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
-            continue;
-        }
-        lua_settop(L, 1);
-        lua_pushinteger(L, (lua_Integer)max);
-        lua_pushnumber(L, call_deadline);
-        nh_block blk;
-        nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
-        st = nh_suspend(L, &blk, 0, udp_read_k);
-    }
-}
-
-static int udp_read_k(lua_State *L, int status, lua_KContext ctx)
-{
-    (void)ctx;
-    return udp_read_run(L, lua_touserdata(L, 1), (size_t)lua_tointeger(L, 2), lua_tonumber(L, 3), -1,
-                        NH_K_STATUS(L, status), status == LUA_YIELD);
-}
-
 /* conn:read([max [, timeout]]) -> data | nil, err   (udp: data, truncated) */
 static int l_read(lua_State *L)
 {
@@ -318,10 +130,10 @@ static int l_read(lua_State *L)
     luaL_argcheck(L, max >= 1 && (!udp || max <= 65536), 2,
                   udp ? "max must be between 1 and 65536" : "max must be at least 1");
     if (udp)
-        return udp_read_run(L, ls, (size_t)max, 0, nh_opt_seconds(L, 3), NH_WAKE_READY, 0);
+        return nh_packet_read(L, (nh_lpacket *)ls, (int)max, nh_opt_seconds(L, 3), 0);
     lua_pushinteger(L, max);
     lua_replace(L, 2);
-    return start_read(L, M_READ);
+    return start_read(L, NH_READ_SOME);
 }
 
 /* The reads whose only argument is the timeout: give them an empty slot 2. */
@@ -339,7 +151,7 @@ static int l_read_line(lua_State *L)
 {
     if (nh_fair(L))
         return nh_yield_then(L, l_read_line);
-    return start_read_timeout_only(L, "read_line", M_LINE);
+    return start_read_timeout_only(L, "read_line", NH_READ_LINE);
 }
 
 /* conn:read_until(delimiter [, timeout]) -> data ending with delimiter | nil, err [, partial] */
@@ -351,7 +163,7 @@ static int l_read_until(lua_State *L)
     size_t dlen;
     luaL_checklstring(L, 2, &dlen);
     luaL_argcheck(L, dlen > 0, 2, "delimiter must not be empty");
-    return start_read(L, M_UNTIL);
+    return start_read(L, NH_READ_UNTIL);
 }
 
 /* conn:read_header_block([timeout [, max]]) -> the lines up to and including
@@ -371,7 +183,7 @@ static int l_read_header_block(lua_State *L)
     }
     lua_settop(L, 3);
     lua_rotate(L, 2, 1);   /* self, max, timeout */
-    return start_read(L, M_BLOCK);
+    return start_read(L, NH_READ_BLOCK);
 }
 
 /* conn:read_full(n [, timeout]) -> exactly n bytes | nil, err [, partial] */
@@ -386,7 +198,7 @@ static int l_read_full(lua_State *L)
         lua_pushliteral(L, "");
         return 1;
     }
-    return start_read(L, M_FULL);
+    return start_read(L, NH_READ_FULL);
 }
 
 /* conn:peek(n [, timeout]) -> the next n bytes, left to be read | nil, err [, partial]
@@ -400,7 +212,7 @@ static int l_peek(lua_State *L)
     lua_Integer n = luaL_checkinteger(L, 2);
     luaL_argcheck(L, n >= 1 && (lua_Unsigned)n <= ls->s.rbuf.limit, 2,
                   "byte count must be between 1 and the line limit");
-    return start_read(L, M_PEEK);
+    return start_read(L, NH_READ_PEEK);
 }
 
 /* conn:buffered() -> how many received bytes wait in the read buffer */
@@ -455,7 +267,7 @@ static int write_run(lua_State *L, nh_lsock *ls, const char *data, size_t len, s
             }
             continue;
         }
-        if (!is_again(errno)) {
+        if (!nh_again(errno)) {
             conn_fail(L, ls, "write", NH_ERR_SYS, "write", errno);
             lua_pushinteger(L, (lua_Integer)off);
             return 3;

@@ -89,7 +89,7 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx)
             return nh_fail(L, "accept", ln->s.net, NULL, local, NH_ERR_TIMEOUT, NULL, 0, NULL);
         if (nh_socket_accept(&ln->s, &c->s, &sys) == 0)
             return 1;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
+        if (!nh_again(errno))
             return nh_fail(L, "accept", ln->s.net, NULL, local, NH_ERR_SYS, sys, errno, NULL);
         nh_block blk;
         nh_socket_wait(&ln->s, &ln->s.rd, nh_wait_begin(L, &blk), call_deadline);

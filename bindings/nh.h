@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../core/addr.h"
+#include "../core/dgram.h"
 #include "../core/socket.h"
 #include "../core/wait.h"
 
@@ -191,22 +192,16 @@ void nh_addr_open(lua_State *L);
 typedef struct nh_lsock {
     const void *tag;     /* nh_test_tag: which of the three kinds (nh_sock_kind) */
     nh_socket s;         /* s.rbuf.limit: read_line / read_until give up past
-                          * this many bytes; s.read_waits: see nh_read_wait_first */
+                          * this many bytes */
 } nh_lsock;             /* user value 1: a PacketConn's last sender, as an Addr */
 
 #define NH_DEFAULT_LINE_LIMIT (1024 * 1024)
 
-struct nh_dgramq;
-
-/* A PacketConn: a socket, and once it has shown itself busy, a queue that
- * receives many datagrams per system call (core/dgramq.h). */
+/* A datagram socket (a PacketConn, or a Conn dialled over UDP): the receive
+ * policy's state (core/dgram.h) and, for a PacketConn, its last sender. */
 typedef struct nh_lpacket {
     nh_lsock base;
-    struct nh_dgramq *queue;
-    unsigned busy;       /* reads in a row that found a datagram waiting */
-    unsigned char batch; /* a lone reader's waits fill the queue (recvmmsg) */
-    unsigned char hits;  /* looks before such waits in a row that found data (to 2) */
-    unsigned char singles;   /* such fills in a row that got one datagram */
+    nh_dgram d;
     nh_addr last_from;   /* the sender whose Addr is user value 1 */
     const void *last_from_ud;   /* that Addr's block: write_to knows it by address */
 } nh_lpacket;
@@ -220,26 +215,9 @@ nh_lsock *nh_check_any_sock(lua_State *L, int idx);
 /* Go's errors name the local address as Source and the peer as Addr. */
 const nh_addr *nh_sock_laddr(const nh_lsock *ls);
 const nh_addr *nh_sock_raddr(const nh_lsock *ls);
-/* A socket whose reads keep finding nothing (request/response traffic) skips
- * the attempt that would only say EAGAIN and waits at once, trying first again
- * every 32nd read; waiting on a readable socket costs one poll, not an error. */
-static inline int nh_read_wait_first(const nh_lsock *ls)
-{
-    return (ls->s.read_waits & 31) != 0;
-}
-
-/* The same for a caller that waits in the system call (nh_alone), where the
- * attempt only serves to notice a socket that has become busy. */
-static inline int nh_read_wait_first_alone(const nh_lsock *ls)
-{
-    return (ls->s.read_waits & 63) != 0;
-}
-
-static inline void nh_read_done(nh_lsock *ls, int waited)
-{
-    ls->s.read_waits = waited ? (ls->s.read_waits + 1) & 127 : 0;
-}
-
+/* A datagram read for PacketConn:read_from (with_sender) and a UDP
+ * Conn's read (packet.c): data, addr, truncated | data, truncated | nil, err. */
+int nh_packet_read(lua_State *L, nh_lpacket *lp, int max, double timeout, int with_sender);
 void nh_sock_open(lua_State *L);
 void nh_conn_open(lua_State *L);
 void nh_packet_open(lua_State *L);

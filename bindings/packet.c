@@ -1,24 +1,16 @@
 /*
  * PacketConn: net.ListenPacket's unconnected UDP socket, read_from / write_to.
  *
- * One datagram per call both ways. Datagrams are received into one static
- * buffer and become a Lua string once; the sender's Addr object is reused
+ * One datagram per call both ways; core/dgram.h decides how each is received.
+ * A datagram becomes a Lua string once; the sender's Addr object is reused
  * while the sender stays the same, so an echo loop allocates one string per
  * datagram and nothing else.
  */
 #include <errno.h>
 #include <string.h>
 
-#include "../core/dgramq.h"
 #include "nh.h"
 
-#define NH_DGRAM_MAX 65536
-#define NH_BUSY_READS 32   /* reads in a row that found data before a socket gets a queue */
-#define NH_BATCH_SINGLES 8 /* lone fills in a row that got one datagram before batching stops */
-static char dgram[NH_DGRAM_MAX];
-
-
-static int is_again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
 /* listen_packet(network, address) */
 
@@ -77,163 +69,88 @@ static int check_max(lua_State *L, int arg)
 
 /* The sender's Addr: the one made for the previous datagram when the sender
  * is the same (user value 1 keeps it). */
-static void push_sender(lua_State *L, nh_lsock *ls, int self, const nh_addr *from)
+static void push_sender(lua_State *L, nh_lpacket *lp, int self, const nh_addr *from)
 {
-    nh_lpacket *lp = (nh_lpacket *)ls;
     if (nh_addr_len(&lp->last_from) && nh_addr_equal(from, &lp->last_from)) {
         lua_getiuservalue(L, self, 1);
         return;
     }
-    nh_push_addr(L, from, ls->s.net);
+    nh_push_addr(L, from, lp->base.s.net);
     lua_pushvalue(L, -1);
     lua_setiuservalue(L, self, 1);
     lp->last_from = *from;
     lp->last_from_ud = lua_touserdata(L, -1);
 }
 
-static int push_datagram(lua_State *L, nh_lsock *ls, const char *data, size_t len, const nh_addr *from,
-                         int truncated)
+static int push_datagram(lua_State *L, nh_lpacket *lp, const nh_datagram *dg, int with_sender)
 {
-    nh_push_recent(L, data, len);
-    push_sender(L, ls, 1, from);
-    lua_pushboolean(L, truncated);
-    return 3;
+    nh_push_recent(L, dg->data, dg->len);
+    if (with_sender)
+        push_sender(L, lp, 1, &dg->from);
+    lua_pushboolean(L, dg->truncated);
+    return with_sender ? 3 : 2;
 }
 
-static int read_from_k(lua_State *L, int status, lua_KContext ctx);
+static int read_k(lua_State *L, int status, lua_KContext ctx);
 
-/* The next datagram of those a batch left in the socket's queue. */
-static int push_queued(lua_State *L, nh_lpacket *lp, int max)
-{
-    nh_addr from;
-    int truncated;
-    size_t len;
-    const char *data = nh_dgramq_next(lp->queue, (size_t)max, &len, &from, &truncated);
-    return push_datagram(L, &lp->base, data, len, &from, truncated);
-}
-
-/* A lone reader (nh_alone) waits in the system call. A look before the wait
- * now and then (nh_read_wait_first_alone) tells whether datagrams queue up
- * meanwhile: if two looks in a row find one, the waits fill the queue
- * (recvmmsg), one system call for all that are there; when fills keep getting
- * one datagram, or a look finds none, a wait receives one (recvfrom), which
- * costs the kernel less. */
-static void batch_if(nh_lpacket *lp, int found)
-{
-    lp->hits = found ? (lp->hits < 2 ? lp->hits + 1 : 2) : 0;
-    if (lp->hits == 2 && !lp->batch) {
-        if (!lp->queue)
-            lp->queue = nh_dgramq_new();   /* NULL on no memory: go on without */
-        lp->batch = lp->queue != NULL;
-        lp->singles = 0;
-    }
-}
-
-/* The lone wait: a datagram's bytes (valid until the next receive), or NULL
- * with errno for nh_alone_wait_status. */
-static const char *lone_receive(nh_lpacket *lp, int max, size_t *len, nh_addr *from, int *truncated,
-                                double call_deadline, double timeout)
+/* The read with its arguments as C values (core/dgram.h decides; this pushes
+ * or waits); a wait first leaves them on the stack (self, max, deadline) for
+ * the continuation. A call's deadline is made from `timeout` (seconds, -1 for
+ * none) when it first has to wait. */
+static int read_run(lua_State *L, nh_lpacket *lp, int max, double call_deadline, double timeout,
+                    int st, int waited, int with_sender)
 {
     nh_socket *s = &lp->base.s;
-    if (!lp->batch) {
-        ssize_t n = nh_socket_recvfrom_wait(s, dgram, (size_t)max, from, truncated, call_deadline,
-                                            timeout);
-        *len = n > 0 ? (size_t)n : 0;
-        return n >= 0 ? dgram : NULL;
-    }
-    int n = nh_socket_arm_wait(s, call_deadline, timeout);
-    if (n == 0)
-        n = nh_dgramq_fill(lp->queue, s->fd, 1);
-    if (n <= 0) {
-        nh_socket_wait_failed(timeout);
-        return NULL;
-    }
-    if (n > 1)
-        lp->singles = 0;
-    else if (++lp->singles == NH_BATCH_SINGLES)
-        lp->batch = 0;
-    return nh_dgramq_next(lp->queue, (size_t)max, len, from, truncated);
-}
-
-/* The read with its arguments as C values; a wait first leaves them on the
- * stack (self, max, deadline) for the continuation. A call's deadline is made
- * from `timeout` (seconds, -1 for none) when it first has to wait. */
-static int read_from_run(lua_State *L, nh_lpacket *lp, int max, double call_deadline, double timeout,
-                         int st, int waited)
-{
-    nh_lsock *ls = &lp->base;
-    const nh_addr *local = nh_sock_laddr(ls);
+    const nh_addr *local = nh_sock_laddr(&lp->base);
+    const nh_addr *peer = with_sender ? NULL : nh_sock_raddr(&lp->base);
+    const char *sys = with_sender ? "recvfrom" : "read";
+    nh_datagram dg;
     for (;;) {
         if (st != NH_WAKE_READY)
-            return nh_fail_wake(L, "read", ls->s.net, local, NULL, st);
-        if (!nh_socket_is_open(&ls->s))
-            return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_CLOSED, NULL, 0, NULL);
-        if (nh_side_expired(&ls->s.rd))
-            return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_TIMEOUT, NULL, 0, NULL);
-        if (lp->queue && nh_dgramq_count(lp->queue) > 0)
-            return push_queued(L, lp, max);
-        nh_addr from;
-        int truncated;
-        size_t len;
+            return nh_fail_wake(L, "read", s->net, local, peer, st);
+        if (!nh_socket_is_open(s))
+            return nh_fail(L, "read", s->net, local, peer, NH_ERR_CLOSED, NULL, 0, NULL);
+        if (nh_side_expired(&s->rd))
+            return nh_fail(L, "read", s->net, local, peer, NH_ERR_TIMEOUT, NULL, 0, NULL);
         int alone = nh_alone(L);
-        if (waited || timeout == 0 || !(alone ? nh_read_wait_first_alone(ls) : nh_read_wait_first(ls))) {
-            const char *data = NULL;
-            if (lp->queue) {
-                if (nh_dgramq_fill(lp->queue, ls->s.fd, 0) > 0)
-                    data = nh_dgramq_next(lp->queue, (size_t)max, &len, &from, &truncated);
-            } else {
-                ssize_t n = nh_socket_recvfrom(&ls->s, dgram, (size_t)max, &from, &truncated);
-                if (n >= 0) {
-                    data = dgram;
-                    len = (size_t)n;
-                    if (waited)
-                        lp->busy = 0;
-                    else if (++lp->busy == NH_BUSY_READS)
-                        lp->queue = nh_dgramq_new();   /* NULL on no memory: go on without */
-                }
-            }
-            if (!data && !is_again(errno))
-                return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
-            if (alone && !waited)
-                batch_if(lp, data != NULL);
-            if (data) {
-                nh_read_done(ls, waited);
-                return push_datagram(L, ls, data, len, &from, truncated);
-            }
-            if (timeout == 0)   /* what is there now: one attempt, no wait */
-                return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_TIMEOUT, NULL, 0, NULL);
-        }
+        int r = nh_dgram_try(&lp->d, s, (size_t)max, waited, timeout == 0, alone, &dg);
+        if (r > 0)
+            return push_datagram(L, lp, &dg, with_sender);
+        if (r < 0)
+            return nh_fail(L, "read", s->net, local, peer, NH_ERR_SYS, sys, errno, NULL);
+        if (timeout == 0 && !waited)   /* what is there now: one attempt, no wait */
+            return nh_fail(L, "read", s->net, local, peer, NH_ERR_TIMEOUT, NULL, 0, NULL);
         waited = 1;
-        if (timeout >= 0 && !(alone && nh_socket_plain_wait(&ls->s, timeout))) {
+        if (timeout >= 0 && !(alone && nh_dgram_plain_wait(s, timeout))) {
             call_deadline = nh_deadline_in(timeout);
             timeout = -1;
         }
         if (alone) {
-            const char *data = lone_receive(lp, max, &len, &from, &truncated, call_deadline, timeout);
-            if (data) {
-                nh_read_done(ls, 1);
-                lp->busy = 0;
-                return push_datagram(L, ls, data, len, &from, truncated);
-            }
+            if (nh_dgram_wait(&lp->d, s, (size_t)max, call_deadline, timeout, &dg) > 0)
+                return push_datagram(L, lp, &dg, with_sender);
             st = nh_alone_wait_status(L, &call_deadline, &timeout);
             if (st < 0)
-                return nh_fail(L, "read", ls->s.net, local, NULL, NH_ERR_SYS, "recvfrom", errno, NULL);
+                return nh_fail(L, "read", s->net, local, peer, NH_ERR_SYS, sys, errno, NULL);
             continue;
         }
         lua_settop(L, 1);
         lua_pushinteger(L, max);
         lua_pushnumber(L, call_deadline);
         nh_block blk;
-        nh_socket_wait(&ls->s, &ls->s.rd, nh_wait_begin(L, &blk), call_deadline);
-        st = nh_suspend(L, &blk, 0, read_from_k);
+        nh_socket_wait(s, &s->rd, nh_wait_begin(L, &blk), call_deadline);
+        st = nh_suspend(L, &blk, with_sender, read_k);
     }
 }
 
-static int read_from_k(lua_State *L, int status, lua_KContext ctx)
+static int read_k(lua_State *L, int status, lua_KContext ctx)
 {
-    (void)ctx;
-    return read_from_run(L, lua_touserdata(L, 1), (int)lua_tointeger(L, 2), lua_tonumber(L, 3), -1,
-                         NH_K_STATUS(L, status), status == LUA_YIELD);
+    return read_run(L, lua_touserdata(L, 1), (int)lua_tointeger(L, 2), lua_tonumber(L, 3), -1,
+                    NH_K_STATUS(L, status), status == LUA_YIELD, (int)ctx);
+}
+
+int nh_packet_read(lua_State *L, nh_lpacket *lp, int max, double timeout, int with_sender)
+{
+    return read_run(L, lp, max, 0, timeout, NH_WAKE_READY, 0, with_sender);
 }
 
 static int l_read_from(lua_State *L)
@@ -245,9 +162,12 @@ static int l_read_from(lua_State *L)
     double timeout = nh_opt_seconds(L, 3);
     /* A busy socket's reads mostly find a queued datagram: then the socket is
      * open (closing frees the queue) and the deadline is all to check. */
-    if (lp->queue && nh_dgramq_count(lp->queue) > 0 && !nh_side_expired(&lp->base.s.rd))
-        return push_queued(L, lp, max);
-    return read_from_run(L, lp, max, 0, timeout, NH_WAKE_READY, 0);
+    if (nh_dgram_queued(&lp->d) && !nh_side_expired(&lp->base.s.rd)) {
+        nh_datagram dg;
+        nh_dgram_next(&lp->d, (size_t)max, &dg);
+        return push_datagram(L, lp, &dg, 1);
+    }
+    return read_run(L, lp, max, 0, timeout, NH_WAKE_READY, 0, 1);
 }
 
 /* conn:write_to(data, address [, timeout]) -> bytes | nil, err */
@@ -277,7 +197,7 @@ static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, const c
             lua_pushinteger(L, n);
             return 1;
         }
-        if (!is_again(errno))
+        if (!nh_again(errno))
             return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto", errno, NULL);
         nh_side *wr = nh_socket_wr(&ls->s);
         if (!wr)

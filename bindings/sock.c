@@ -8,7 +8,6 @@
 #include <limits.h>
 #include <string.h>
 
-#include "../core/dgramq.h"
 #include "nh.h"
 
 static const char *const kind_names[] = {NH_PACKETCONN, NH_CONN, NH_LISTENER};
@@ -16,15 +15,15 @@ static const char kind_tag[3];
 
 nh_lsock *nh_sock_new(lua_State *L, int kind, int net)
 {
-    /* Only a PacketConn keeps a user value (its last sender). */
-    int packet = kind == NH_K_PACKET;
-    nh_lsock *ls = lua_newuserdatauv(L, packet ? sizeof(nh_lpacket) : sizeof *ls, packet);
-    if (kind == NH_K_PACKET) {
-        ((nh_lpacket *)ls)->queue = NULL;
-        ((nh_lpacket *)ls)->busy = 0;
-        ((nh_lpacket *)ls)->batch = ((nh_lpacket *)ls)->hits = ((nh_lpacket *)ls)->singles = 0;
-        memset(&((nh_lpacket *)ls)->last_from, 0, sizeof(nh_addr));
-        ((nh_lpacket *)ls)->last_from_ud = NULL;
+    /* Datagram sockets carry their receive policy's state; only a PacketConn
+     * keeps a user value (its last sender). */
+    int dgram = kind != NH_K_LISTENER && !nh_net_is_stream(net);
+    nh_lsock *ls = lua_newuserdatauv(L, dgram ? sizeof(nh_lpacket) : sizeof *ls, kind == NH_K_PACKET);
+    if (dgram) {
+        nh_lpacket *lp = (nh_lpacket *)ls;
+        nh_dgram_init(&lp->d);
+        memset(&lp->last_from, 0, sizeof lp->last_from);
+        lp->last_from_ud = NULL;
     }
     nh_socket_init(&ls->s, net);
     ls->tag = &kind_tag[kind];
@@ -86,11 +85,8 @@ const nh_addr *nh_sock_raddr(const nh_lsock *ls)
 /* Close the socket and drop what it holds. */
 static int release(nh_lsock *ls)
 {
-    if (nh_sock_kind(ls) == NH_K_PACKET) {
-        nh_lpacket *lp = (nh_lpacket *)ls;
-        nh_dgramq_free(lp->queue);
-        lp->queue = NULL;
-    }
+    if (nh_sock_kind(ls) != NH_K_LISTENER && !nh_net_is_stream(ls->s.net))
+        nh_dgram_free(&((nh_lpacket *)ls)->d);
     return nh_socket_close(&ls->s);
 }
 

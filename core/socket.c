@@ -105,8 +105,8 @@ static int fail(int fd, const char *name, const char **sys)
 static int open_fd(nh_socket *s, int family, const char **sys)
 {
     int type = nh_net_is_stream(s->net) ? SOCK_STREAM : SOCK_DGRAM;
-    /* A datagram fd stays blocking for nh_socket_recvfrom_wait; every other
-     * call on it says MSG_DONTWAIT. */
+    /* A datagram fd stays blocking for core/dgram.h's lone reader; every
+     * other call on it says MSG_DONTWAIT. */
     int nonblock = type == SOCK_STREAM ? SOCK_NONBLOCK : 0;
     int fd = socket(family, type | nonblock | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -248,8 +248,11 @@ static ssize_t recvfrom_flags(nh_socket *s, char *buf, size_t len, nh_addr *from
     return n;
 }
 
-ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated)
+ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
+                           int wait)
 {
+    if (wait)   /* core/dgram.h's lone reader: its receive timeout is set; EINTR ends it */
+        return recvfrom_flags(s, buf, len, from, truncated, 0);
     ssize_t n;
     do
         n = recvfrom_flags(s, buf, len, from, truncated, MSG_DONTWAIT);
@@ -262,71 +265,6 @@ static double earlier(double a, double b)
     if (a <= 0) return b;
     if (b <= 0) return a;
     return a < b ? a : b;
-}
-
-/* The kernel counts a receive timeout in ticks and may end it up to one tick
- * early (the tick it starts in is partly gone). A wait that no clock checks
- * afterwards asks for one tick more; the coarse clock's resolution is the tick. */
-static double tick(void)
-{
-    static double t = -1;
-    if (t < 0) {
-        struct timespec res;
-        t = clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0
-                ? (double)res.tv_nsec * 1e-9
-                : 0.01;
-    }
-    return t;
-}
-
-/* With no deadline the call still gets a receive timeout (NH_SOCKET_WAIT_PART):
- * only a timed receive ends with EINTR on a signal whose handler asked for
- * SA_RESTART. */
-int nh_socket_arm_wait(nh_socket *s, double call_deadline, double timeout)
-{
-    double wait = NH_SOCKET_WAIT_PART;
-    if (timeout >= 0) {
-        wait = timeout + tick();
-    } else {
-        double deadline = earlier(s->rd.deadline, call_deadline);
-        if (deadline > 0) {
-            wait = deadline - nh_now();
-            if (wait <= 0) {
-                errno = EAGAIN;
-                return -1;
-            }
-            if (wait > NH_SOCKET_WAIT_PART)
-                wait = NH_SOCKET_WAIT_PART;   /* a far deadline is waited for in parts */
-        }
-    }
-    /* Whole milliseconds, rounded up: a loop that waits the same time per call
-     * sets the option once, and a wait never ends before its deadline. */
-    long long ms = (long long)(wait * 1000);
-    if ((double)ms < wait * 1000)
-        ms++;
-    if ((unsigned)ms != s->rcvtimeo_ms) {
-        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
-        if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
-            return -1;
-        s->rcvtimeo_ms = (unsigned)ms;
-    }
-    return 0;
-}
-
-int nh_socket_wait_failed(double timeout)
-{
-    if (timeout >= 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        errno = ETIMEDOUT;
-    return -1;
-}
-
-ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
-                                double call_deadline, double timeout)
-{
-    if (nh_socket_arm_wait(s, call_deadline, timeout) < 0)
-        return -1;
-    ssize_t n = recvfrom_flags(s, buf, len, from, truncated, 0);
-    return n < 0 ? nh_socket_wait_failed(timeout) : n;
 }
 
 ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to)

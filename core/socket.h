@@ -15,6 +15,7 @@
 #ifndef NH_SOCKET_H
 #define NH_SOCKET_H
 
+#include <errno.h>
 #include <sys/types.h>
 
 #include "addr.h"
@@ -30,8 +31,8 @@ typedef struct nh_side {
 typedef struct nh_socket {
     int fd;               /* -1 when closed or not yet open */
     unsigned net : 3;     /* enum nh_net */
-    unsigned rcvtimeo_ms : 22; /* SO_RCVTIMEO as last set (at most an hour), 0 for none */
-    unsigned read_waits : 7; /* for the owner: reads in a row that had to wait */
+    unsigned rcvtimeo_ms : 22; /* SO_RCVTIMEO as last set by dgram.c (at most an hour), 0 for none */
+    unsigned read_waits : 7; /* reads in a row that had to wait: the cadence in stream.h */
     nh_side rd;
     nh_side *wr;          /* made on first use: most connections never wait to
                            * write, and an idle one should cost little memory */
@@ -56,32 +57,11 @@ int nh_socket_accept(nh_socket *ln, nh_socket *out, const char **sys);
 
 ssize_t nh_socket_recv(nh_socket *s, char *buf, size_t len);
 ssize_t nh_socket_send(nh_socket *s, const char *buf, size_t len);
-/* One datagram; *truncated says whether it was longer than len. */
-ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated);
-/* One datagram, waiting for it inside the system call until the earlier of
- * the read side's deadline and call_deadline (absolute; 0: none), for a caller
- * that nothing else in the process could run beside: it saves the poll that
- * waiting on the loop costs. Datagram sockets only (their fds are blocking;
- * every other call says MSG_DONTWAIT). -1 with EAGAIN when the wait ran out
- * (check the deadline: a long wait is made of several), EINTR when a signal
- * came. `timeout` is -1, or a call's timeout in seconds that is not yet a
- * deadline, when nh_socket_plain_wait allows: the wait is then the timeout
- * itself, reads no clock, and ends with ETIMEDOUT when it runs out. */
-ssize_t nh_socket_recvfrom_wait(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
-                                double call_deadline, double timeout);
-/* The same wait for a blocking receive of one's own (recvmmsg): set the
- * receive timeout it needs; -1 with EAGAIN if the deadline has passed. After
- * the receive failed, nh_socket_wait_failed(timeout) turns errno as above. */
-int nh_socket_arm_wait(nh_socket *s, double call_deadline, double timeout);
-int nh_socket_wait_failed(double timeout);
-/* Longest single wait in the system call; a longer one is made of several. */
-#define NH_SOCKET_WAIT_PART 3600.0
-/* Can a read that is to wait `timeout` seconds (>= 0) wait them as they are,
- * with no deadline of the read side to respect? */
-static inline int nh_socket_plain_wait(const nh_socket *s, double timeout)
-{
-    return timeout > 0 && timeout <= NH_SOCKET_WAIT_PART && s->rd.deadline <= 0;
-}
+/* One datagram; *truncated says whether it was longer than len. With `wait`,
+ * a receive that blocks (dgram.c's lone reader; datagram fds are blocking and
+ * every other call says MSG_DONTWAIT): EINTR is returned, not retried. */
+ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, int *truncated,
+                           int wait);
 ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to);
 
 int nh_socket_shutdown_write(nh_socket *s);
@@ -121,5 +101,8 @@ int nh_socket_close(nh_socket *s);
 void nh_socket_free(nh_socket *s);
 
 static inline int nh_socket_is_open(const nh_socket *s) { return s->fd >= 0; }
+
+/* The errno of a call that would have had to wait. */
+static inline int nh_again(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
 #endif

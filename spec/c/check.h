@@ -24,5 +24,12 @@ static inline void run(void (*test)(void))
 
 void rbuf_tests(void);
 void bytes_tests(void);
+void addr_tests(void);
+void wait_tests(void);
+void socket_tests(void);
+void stream_tests(void);
+void dgram_tests(void);
+void histogram_tests(void);
+void resolve_tests(void);
 
 #endif

@@ -1,0 +1,96 @@
+/* Sockets (core/socket.c): listen, connect, accept, send and receive on
+ * loopback; a waiter parked on a side is woken by readiness, by the side's
+ * deadline and by close. */
+#include <errno.h>
+#include <string.h>
+
+#include "../../core/socket.h"
+#include "check.h"
+#include "net.h"
+
+typedef struct {
+    nh_waiter w;
+    int woken, status;
+} probe;
+
+static void probe_wake(nh_waiter *w, int status)
+{
+    ((probe *)w)->woken = 1;
+    ((probe *)w)->status = status;
+}
+
+static void test_tcp_roundtrip(void)
+{
+    nh_socket ln, c, srv;
+    const char *sys;
+    char buf[16];
+    int tcp4 = 4;
+    CHECK(test_listen(&ln, tcp4) == 0 && nh_addr_port(&ln.laddr) > 0);
+    nh_socket_init(&c, tcp4);
+    nh_socket_init(&srv, tcp4);
+    CHECK(nh_socket_accept(&ln, &srv, &sys) == -1 && nh_again(errno));
+    probe p = {0};
+    nh_waiter_init(&p.w, probe_wake);
+    nh_socket_wait(&ln, &ln.rd, &p.w, nh_now() + 2);   /* woken when a connection comes */
+    int r = nh_socket_connect(&c, &ln.laddr, &sys);
+    CHECK(r == 0 || r == 1);
+    CHECK(test_run_until(&p.woken, 2) && p.status == NH_WAKE_READY);
+    CHECK(nh_socket_accept(&ln, &srv, &sys) == 0 && nh_socket_is_open(&srv));
+    if (r == 1)
+        CHECK(nh_socket_connect_result(&c, &sys) == 0);
+    CHECK(nh_socket_send(&c, "ping", 4) == 4);
+    ssize_t n;
+    int tries = 0;
+    while ((n = nh_socket_recv(&srv, buf, sizeof buf)) < 0 && nh_again(errno) && tries++ < 1000)
+        ;
+    CHECK(n == 4 && memcmp(buf, "ping", 4) == 0);
+    CHECK(nh_socket_shutdown_write(&c) == 0);
+    do n = nh_socket_recv(&srv, buf, sizeof buf); while (n < 0 && nh_again(errno) && tries++ < 100000);
+    CHECK(n == 0);   /* the peer's FIN */
+    nh_waiter_free(&p.w);
+    CHECK(nh_socket_close(&c) == 0 && nh_socket_close(&c) == -1);   /* a second close says so */
+    nh_socket_close(&srv);
+    nh_socket_close(&ln);
+    nh_socket_free(&c); nh_socket_free(&srv); nh_socket_free(&ln);
+}
+
+static void test_side_deadline_and_close(void)
+{
+    nh_socket u;
+    probe a = {0}, b = {0};
+    CHECK(test_listen(&u, 1 /* udp4 */) == 0);
+    nh_waiter_init(&a.w, probe_wake);
+    nh_waiter_init(&b.w, probe_wake);
+    nh_socket_wait(&u, &u.rd, &a.w, 0);
+    nh_socket_set_deadline(&u, &u.rd, nh_now() + 0.02);   /* a pending waiter follows it */
+    CHECK(test_run_until(&a.woken, 2) && a.status == NH_WAKE_TIMEOUT);
+    CHECK(nh_side_expired(&u.rd));
+    nh_socket_set_deadline(&u, &u.rd, 0);
+    CHECK(!nh_side_expired(&u.rd));
+    nh_socket_wait(&u, &u.rd, &b.w, 0);
+    nh_socket_close(&u);   /* wakes every waiter with CLOSED */
+    CHECK(test_run_until(&b.woken, 2) && b.status == NH_WAKE_CLOSED);
+    nh_waiter_free(&a.w);
+    nh_waiter_free(&b.w);
+    nh_socket_free(&u);
+}
+
+static void test_listen_errors(void)
+{
+    nh_socket a, b;
+    const char *sys = NULL;
+    CHECK(test_listen(&a, 4) == 0);
+    nh_socket_init(&b, 4);
+    CHECK(nh_socket_listen(&b, &a.laddr, 1, &sys) == -1 && errno == EADDRINUSE);
+    CHECK(sys && strcmp(sys, "bind") == 0 && !nh_socket_is_open(&b));
+    nh_socket_close(&a);
+    nh_socket_free(&a);
+    nh_socket_free(&b);
+}
+
+void socket_tests(void)
+{
+    run(test_tcp_roundtrip);
+    run(test_side_deadline_and_close);
+    run(test_listen_errors);
+}
