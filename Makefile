@@ -52,6 +52,12 @@ $(ASAN_CTEST): $(CTEST_SRC) $(wildcard core/*.h spec/c/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g $(filter-out -O2 -O3 -flto,$(CFLAGS)) $(SAN_FLAGS) -o $@ $(CTEST_SRC) $(LDLIBS)
 
+# A C host with two Lua states (spec/states_spec.lua runs it).
+HOST = build/two_states
+$(HOST): spec/host/two_states.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -O1 -g -std=c11 -Wall -Wextra -Werror $(LUA_INC) -o $@ $< $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+
 # Install what is missing (needs root or sudo), then make `lua` mean Lua 5.4:
 # installing lua-busted may pull in Lua 5.1 and point `lua` at it. Services
 # are kept from starting during the install (policy-rc.d): the specs start
@@ -81,13 +87,13 @@ demo: deps all
 # The whole suite twice: as built, then with AddressSanitizer and
 # UndefinedBehaviorSanitizer (the instrumented module loaded into lua5.4 with
 # the sanitizer runtime preloaded). The last line is the total.
-test: deps all $(ASAN_MODULE) $(CTEST) $(ASAN_CTEST)
+test: deps all $(ASAN_MODULE) $(CTEST) $(ASAN_CTEST) $(HOST)
 	@sh spec/run.sh
 
-test-plain: all $(CTEST)
+test-plain: all $(CTEST) $(HOST)
 	@NH_SPEC_PASSES=plain sh spec/run.sh
 
-test-asan: $(ASAN_MODULE) $(ASAN_CTEST)
+test-asan: $(ASAN_MODULE) $(ASAN_CTEST) $(HOST)
 	@NH_SPEC_PASSES=asan sh spec/run.sh
 
 BENCH_REFS = build/bench/ref_udp build/bench/ref_http
@@ -108,12 +114,12 @@ bench: deps all $(BENCH_REFS)
 install: all
 	install -d $(LUA_LIBDIR)/netharness $(LUA_SHARE)/netharness/http
 	install -m 0755 $(MODULE) $(LUA_LIBDIR)/netharness/core.so
-	install -m 0644 bindings/netharness.lua $(LUA_SHARE)/netharness.lua
+	install -m 0644 lua/netharness.lua $(LUA_SHARE)/netharness.lua
 	install -m 0644 lua/netharness/*.lua $(LUA_SHARE)/netharness/
 	install -m 0644 lua/netharness/http/*.lua $(LUA_SHARE)/netharness/http/
 	# Under another Lua, `require "netharness"` says which Lua it needs.
 	for v in 5.1 5.2 5.3; do install -d $(PREFIX)/share/lua/$$v && \
-	  install -m 0644 bindings/netharness.lua $(PREFIX)/share/lua/$$v/netharness.lua; done
+	  install -m 0644 lua/netharness.lua $(PREFIX)/share/lua/$$v/netharness.lua; done
 
 uninstall:
 	rm -rf $(LUA_LIBDIR)/netharness $(LUA_SHARE)/netharness $(LUA_SHARE)/netharness.lua

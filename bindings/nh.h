@@ -88,6 +88,9 @@ extern struct nh_sched {
     lua_Hook alone_hook;  /* the hook when a lone wait began (nh_alone) */
 } nh_sched;
 
+/* When the state using netharness closes (module.c): forget it. */
+void nh_sched_forget(void);
+
 nh_task **nh_task_slot(lua_State *L);   /* the task L runs for, in L's extra space */
 void nh_task_reschedule(nh_task *t);    /* runnable again after one pass of the loop */
 
@@ -149,6 +152,7 @@ int nh_task_unlend(lua_State *co, void *task);
 /* Push p[0..len), as the very string pushed for equal bytes lately if any. */
 void nh_push_recent(lua_State *L, const char *p, size_t len);
 void nh_recent_open(lua_State *L);
+void nh_recent_forget(void);
 
 /* ---- errors (errors.c) ---- */
 
@@ -219,6 +223,7 @@ const nh_addr *nh_sock_raddr(const nh_lsock *ls);
  * Conn's read (packet.c): data, addr, truncated | data, truncated | nil, err. */
 int nh_packet_read(lua_State *L, nh_lpacket *lp, int max, double timeout, int with_sender);
 void nh_sock_open(lua_State *L);
+void nh_sock_forget(void);
 void nh_conn_open(lua_State *L);
 void nh_packet_open(lua_State *L);
 void nh_listen_open(lua_State *L);

@@ -94,3 +94,9 @@ void nh_recent_open(lua_State *L)
     misses = skip = 0;
     opened = 1;
 }
+
+void nh_recent_forget(void)
+{
+    memset(recent, 0, sizeof recent);
+    opened = 0;
+}

@@ -44,6 +44,11 @@ int nh_sock_kind(const nh_lsock *ls)
  * __gc from the metatable. */
 static const void *last_checked[3];
 
+void nh_sock_forget(void)
+{
+    memset(last_checked, 0, sizeof last_checked);
+}
+
 static __attribute__((noinline)) nh_lsock *check_sock_fully(lua_State *L, int idx, int kind)
 {
     nh_lsock *ls = nh_test_tag(L, idx, &kind_tag[kind], sizeof *ls);

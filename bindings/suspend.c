@@ -10,10 +10,16 @@
  * places. Tasks themselves (spawn, resume, outcomes) are task.c's.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "nh.h"
 
 struct nh_sched nh_sched;
+
+void nh_sched_forget(void)
+{
+    memset(&nh_sched, 0, sizeof nh_sched);
+}
 
 /* A thread's extra space names the task it runs for: a task's own coroutine
  * from spawn to finish, and a plain coroutine while the task resumes it

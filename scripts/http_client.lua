@@ -1,7 +1,7 @@
 -- The HTTP client of seed 004, line for line: net.Dial, http.NewRequest,
 -- req.Write, http.ReadResponse, httputil.DumpResponse. --help for options.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
-package.path = here .. "/../bindings/?.lua;" .. here .. "/../lua/?.lua;" .. package.path
+package.path = here .. "/../lua/?.lua;" .. package.path
 package.cpath = here .. "/../build/?.so;" .. package.cpath
 
 local net = require "netharness"

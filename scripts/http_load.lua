@@ -2,7 +2,7 @@
 -- requests back to back for a fixed time; prints throughput and latency
 -- percentiles as wrk --latency does. --help for options.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
-package.path = here .. "/../bindings/?.lua;" .. here .. "/../lua/?.lua;" .. package.path
+package.path = here .. "/../lua/?.lua;" .. package.path
 package.cpath = here .. "/../build/?.so;" .. package.cpath
 
 local net = require "netharness"

@@ -2,7 +2,7 @@
 -- per connection (Go's `go func()`), http.ReadRequest, httputil.DumpRequest,
 -- an HTTP/1.0 200 answer "TCP connection", then close. --help for options.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
-package.path = here .. "/../bindings/?.lua;" .. here .. "/../lua/?.lua;" .. package.path
+package.path = here .. "/../lua/?.lua;" .. package.path
 package.cpath = here .. "/../build/?.so;" .. package.cpath
 
 local net = require "netharness"

@@ -1,7 +1,7 @@
 -- The UDP client of the seed post (Go's net.Dial("udp4") + Write + Read), line
 -- for line, with a read deadline so it never hangs. --help for options.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
-package.path = here .. "/../bindings/?.lua;" .. here .. "/../lua/?.lua;" .. package.path
+package.path = here .. "/../lua/?.lua;" .. package.path
 package.cpath = here .. "/../build/?.so;" .. package.cpath
 
 local net = require "netharness"

@@ -1,7 +1,7 @@
 -- The UDP server of the seed post (Go's net.ListenPacket + ReadFrom/WriteTo
 -- loop), line for line. `lua scripts/udp_server.lua --help` for options.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
-package.path = here .. "/../bindings/?.lua;" .. here .. "/../lua/?.lua;" .. package.path
+package.path = here .. "/../lua/?.lua;" .. package.path
 package.cpath = here .. "/../build/?.so;" .. package.cpath
 
 local net = require "netharness"

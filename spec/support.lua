@@ -174,7 +174,7 @@ S.lua = "lua5.4"
 function S.child_script(body)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
-  f:write('package.path = "bindings/?.lua;lua/?.lua;" .. package.path\n',
+  f:write('package.path = "lua/?.lua;" .. package.path\n',
     'package.cpath = "build/?.so;" .. package.cpath\n',
     'local net = require "netharness"\n', body)
   f:close()

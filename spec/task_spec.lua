@@ -48,7 +48,7 @@ describe("tasks", function()
 
   it("prints a failing task's traceback to stderr when no handler is set", function()
     local proc = S.start(S.lua .. [[ -e '
-      package.path = "bindings/?.lua;" .. package.path
+      package.path = "lua/?.lua;" .. package.path
       package.cpath = "build/?.so;" .. package.cpath
       local nh = require "netharness"
       nh.spawn(function() error("task exploded") end)

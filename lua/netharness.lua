@@ -3,21 +3,20 @@
 -- This file is the package scripts require. The sockets, tasks and the event
 -- loop are in the C module netharness.core; policy that is easier to read in
 -- Lua lives here. Keep the first lines valid in every Lua version: they are
--- what an older interpreter runs before it stops.
+-- what an older interpreter runs before it stops. A library raises; it never
+-- ends the program (a host embedding Lua would end with it).
 
 if _VERSION ~= "Lua 5.4" then
   local script = arg and arg[0] or "your_script.lua"
-  io.stderr:write("netharness needs Lua 5.4 but this is " .. tostring(_VERSION)
-    .. "; run it with: lua5.4 " .. script .. "\n")
-  os.exit(1)
+  error("netharness needs Lua 5.4 but this is " .. tostring(_VERSION)
+    .. "; run it with: lua5.4 " .. script, 0)
 end
 
 local found, core = pcall(require, "netharness.core")
 if not found then
-  io.stderr:write("netharness: the C module netharness.core is not built or installed;\n"
+  error("netharness: the C module netharness.core is not built or installed;\n"
     .. "run `make` in the netharness folder (or `make install`). Lua said:\n"
-    .. tostring(core) .. "\n")
-  os.exit(1)
+    .. tostring(core), 0)
 end
 
 local M = {}
