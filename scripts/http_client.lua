@@ -13,8 +13,10 @@ usage: lua scripts/http_client.lua [--addr HOST:PORT] [--url URL] [--timeout SEC
   --addr     where to connect (default: the URL's host and port, else localhost:8080)
   --url      the request's URL (default http://<addr>)
   --timeout  give up after this long (default 5)]]
-local opts = cli.parse(arg, { usage = usage, options = { addr = "", url = "", timeout = "5" } })
-local timeout = cli.number(opts, "timeout", usage)
+local opts, why, status = cli.parse(arg, { usage = usage, options = { addr = "", url = "", timeout = "5" },
+  numbers = { timeout = true } })
+if not opts then (status == 0 and io.stdout or io.stderr):write(why, "\n") os.exit(status) end
+local timeout = opts.timeout
 io.stdout:setvbuf("line")
 
 local function fail(what, err)

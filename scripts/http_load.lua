@@ -7,7 +7,6 @@ package.cpath = here .. "/../build/?.so;" .. package.cpath
 
 local net = require "netharness"
 local http = require "netharness.http"
-local wire = require "netharness.http.wire"
 local histogram = require "netharness.histogram"
 local cli = require "netharness.cli"
 
@@ -38,15 +37,15 @@ while i <= #arg do
   end
   i = i + 1
 end
-local opts = cli.parse(args, { usage = usage, options = {
-  connections = "10", duration = "10", timeout = "5", method = "GET", body = "" } })
+local opts, why, status = cli.parse(args, { usage = usage, options = {
+  connections = "10", duration = "10", timeout = "5", method = "GET", body = "" },
+  numbers = { connections = true, duration = true, timeout = true } })
+if not opts then (status == 0 and io.stdout or io.stderr):write(why, "\n") os.exit(status) end
 if not url then
   io.stderr:write("a URL is needed\n", usage, "\n")
   os.exit(2)
 end
-local connections = math.floor(cli.number(opts, "connections", usage))
-local duration = cli.number(opts, "duration", usage)
-local timeout = cli.number(opts, "timeout", usage)
+local connections, duration, timeout = math.floor(opts.connections), opts.duration, opts.timeout
 if connections < 1 then
   io.stderr:write("--connections must be at least 1\n")
   os.exit(2)
@@ -64,12 +63,12 @@ local start = net.now()
 
 -- As wrk does, every task owns one connection and sends the same request
 -- bytes down it again and again (redialling when the server closes it); each
--- response is read and checked in full by wire.read_status (read_response's
+-- response is read and checked in full by http.read_status (read_response's
 -- reading and checks, without making a message of what is only counted).
 local req = assert(http.new_request(opts.method, url, opts.body ~= "" and opts.body or nil))
 local request_bytes = http.format_request(req)
 local address = req.url.dial_address
-local read_opts = wire.complete_options({}) -- the request's deadline bounds every read
+local read_opts = http.read_options({}) -- the request's deadline bounds every read
 
 -- One request on conn (dialled first when nil): body, conn, or nil, err, conn.
 local function round(conn, deadline)
@@ -83,7 +82,7 @@ local function round(conn, deadline)
   ok, err = conn:write(request_bytes)
   if ok then
     repeat -- 1xx answers are interim (RFC 9110 15.2)
-      code, body, close = wire.read_status(conn, req, read_opts)
+      code, body, close = http.read_status(conn, req, read_opts)
     until not code or code >= 200 or code == 101
     if not code then err = body end
   end

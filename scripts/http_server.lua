@@ -13,8 +13,10 @@ local usage = [[
 usage: lua scripts/http_server.lua [--addr HOST:PORT] [--count N]
   --addr   address to listen on (default :8080, every interface, IPv4 and IPv6)
   --count  stop after N connections (default 0: serve until killed)]]
-local opts = cli.parse(arg, { usage = usage, options = { addr = ":8080", count = "0" } })
-local count = cli.number(opts, "count", usage)
+local opts, why, status = cli.parse(arg, { usage = usage, options = { addr = ":8080", count = "0" },
+  numbers = { count = true } })
+if not opts then (status == 0 and io.stdout or io.stderr):write(why, "\n") os.exit(status) end
+local count = opts.count
 io.stdout:setvbuf("line")
 
 -- nl, _ := net.Listen("tcp", ":8080")

@@ -13,14 +13,16 @@ usage: lua scripts/udp_client.lua [--addr HOST:PORT] [--timeout SECONDS] [--seed
   --timeout  give up when no answer comes within this time (default 5)
   --seed     000: send "Hello from client" (default); 004: the second post's
              client, sending "udp request"]]
-local opts = cli.parse(arg, { usage = usage, options = { addr = "", timeout = "5", seed = "000" } })
+local opts, why, status = cli.parse(arg, { usage = usage, options = { addr = "", timeout = "5", seed = "000" },
+  numbers = { timeout = true } })
+if not opts then (status == 0 and io.stdout or io.stderr):write(why, "\n") os.exit(status) end
 if opts.seed ~= "000" and opts.seed ~= "004" then
   io.stderr:write("--seed must be 000 or 004\n", usage, "\n")
   os.exit(2)
 end
 local seed004 = opts.seed == "004"
 local address = opts.addr ~= "" and opts.addr or (seed004 and "localhost:8080" or "localhost:8888")
-local timeout = cli.number(opts, "timeout", usage)
+local timeout = opts.timeout
 io.stdout:setvbuf("line")
 
 local function fail(what, err)

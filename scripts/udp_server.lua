@@ -13,14 +13,16 @@ usage: lua scripts/udp_server.lua [--addr HOST:PORT] [--count N] [--seed 000|004
   --count  stop after answering N datagrams (default 0: serve until killed)
   --seed   000: answer "Hello from Server" (default); 004: the second post's
            server, answering "udp server" and printing "<addr> <message>"]]
-local opts = cli.parse(arg, { usage = usage, options = { addr = "", count = "0", seed = "000" } })
+local opts, why, status = cli.parse(arg, { usage = usage, options = { addr = "", count = "0", seed = "000" },
+  numbers = { count = true } })
+if not opts then (status == 0 and io.stdout or io.stderr):write(why, "\n") os.exit(status) end
 if opts.seed ~= "000" and opts.seed ~= "004" then
   io.stderr:write("--seed must be 000 or 004\n", usage, "\n")
   os.exit(2)
 end
 local seed004 = opts.seed == "004"
 local address = opts.addr ~= "" and opts.addr or (seed004 and "localhost:8080" or "localhost:8888")
-local count = cli.number(opts, "count", usage)
+local count = opts.count
 io.stdout:setvbuf("line")
 
 -- conn, err := net.ListenPacket("udp", "localhost:8888")

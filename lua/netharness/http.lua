@@ -38,6 +38,11 @@ local M = {
 -- of the classes format.Request and format.Response).
 M.read_request = wire.read_request
 M.read_response = wire.read_response
+-- A load generator's read: status_code, body, close, with read_response's
+-- checks and no message made for a head seen before.
+M.read_status = wire.read_status
+-- opts with every limit filled in, made once for many reads.
+M.read_options = wire.complete_options
 
 local default_client = client.new()
 M.default_client = default_client
