@@ -3,3 +3,26 @@
 local build = os.getenv("NH_BUILD") or "build"
 package.path = "lua/?.lua;spec/?.lua;" .. package.path
 package.cpath = build .. "/?.so;" .. package.cpath
+
+-- Every spec is bounded in time, whatever it waits in: a watchdog process
+-- sends this process SIGINT when one test has run NH_SPEC_LIMIT seconds
+-- (default 60). Lua's own SIGINT handler then makes the running Lua code
+-- raise "interrupted!", and so does a netharness wait, in the loop or in a
+-- system call, so the test fails and the run goes on. Tests with finer
+-- limits use S.run(fn, limit) too.
+local busted = require "busted"
+local limit = tonumber(os.getenv("NH_SPEC_LIMIT")) or 60
+local pid = io.open("/proc/self/stat"):read("n")
+local watchdog
+busted.subscribe({ "test", "start" }, function()
+  local p = io.popen(("env -u LD_PRELOAD sh -c 'sleep %d; echo \"spec time limit (%d s) reached\" >&2; "
+    .. "kill -INT %d' </dev/null >/dev/null & echo $!"):format(limit, limit, pid))
+  watchdog = p:read("n")
+  p:close()
+  return nil, true
+end)
+busted.subscribe({ "test", "end" }, function()
+  if watchdog then os.execute("kill " .. watchdog .. " 2>/dev/null") end
+  watchdog = nil
+  return nil, true
+end)

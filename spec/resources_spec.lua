@@ -93,7 +93,7 @@ describe("resources", function()
   it("a socket closed from the main chunk wakes its waiters too", function()
     local pc = assert(nh.listen_packet("udp", "127.0.0.1:0"))
     local w = nh.spawn(function() return pc:read_from(10) end)
-    nh.sleep(0.01)
+    S.parked({ w })
     pc:close()
     local ok, v, err = w:wait(1)
     assert.is_true(ok)
@@ -111,7 +111,7 @@ describe("resources", function()
         return pc:read_from(10)
       end)
     end
-    nh.sleep(0.01)
+    S.parked(tasks)
     for _, t in ipairs(tasks) do assert.is_true(t:cancel()) end
     tasks = nil
     S.full_gc()

@@ -22,6 +22,22 @@ function S.run(fn, limit)
   return a, b, c
 end
 
+-- Let the loop run until every task in `tasks` has started and is parked in
+-- a wait (status "waiting"), at most `limit` seconds: what a spec means by
+-- "now they all wait", without guessing a sleep.
+function S.parked(tasks, limit)
+  local deadline = nh.now() + (limit or 5)
+  repeat
+    local all = true
+    for _, t in pairs(tasks) do
+      if t:status() ~= "waiting" then all = false end
+    end
+    if all then return true end
+    nh.sleep(0)
+  until nh.now() >= deadline
+  error("tasks did not all park within " .. (limit or 5) .. "s", 2)
+end
+
 -- The message of the error fn raises (fails the spec if it raises none).
 function S.error_of(fn, ...)
   local ok, err = pcall(fn, ...)
@@ -138,7 +154,10 @@ function S.http_server(handler, opts)
   return ln, tostring(ln:addr())
 end
 
--- A free port on 127.0.0.1 for a child process to listen on.
+-- A port on 127.0.0.1 that nobody listens on now, for specs of refused
+-- connections. It is bound and closed again, so another process may take it
+-- meanwhile (a race): a child that is to listen binds port 0 instead and
+-- says its port (S.wait_output) or shows it (S.bound_port).
 function S.free_port(network)
   network = network or "udp"
   local c
@@ -152,19 +171,54 @@ function S.free_port(network)
   return port
 end
 
--- Wait (at most `limit` seconds) until something on this machine has bound
--- UDP port `port` on 127.0.0.1: a child server that prints nothing when ready.
-function S.wait_udp_bound(port, limit)
-  local want = string.format(":%04X ", port)
+-- The inodes of the sockets process pid holds.
+local function socket_inodes(pid)
+  local inodes = {}
+  local p = S.popen("readlink /proc/" .. pid .. "/fd/* 2>/dev/null")
+  for line in p:lines() do
+    local inode = line:match("^socket:%[(%d+)%]$")
+    if inode then inodes[inode] = true end
+  end
+  p:close()
+  return inodes
+end
+
+-- Wait (at most `limit` seconds) until the process named `name` in the
+-- session we started has bound a UDP port ("udp") or listens on a TCP port
+-- ("tcp"), and return that port: for a child told to use port 0 that does
+-- not print the port it got. Read from /proc, so no port changes hands.
+function S.bound_port(proc, name, proto, limit)
   local deadline = nh.now() + (limit or 5)
   repeat
-    for line in (read_file("/proc/net/udp") or ""):gmatch("[^\n]+") do
-      local loc = line:match("^%s*%d+: (%x+:%x+) ")
-      if loc and (loc .. " "):find("0100007F" .. want, 1, true) then return true end
+    for _, pid in ipairs(S.pids(proc, name)) do
+      local inodes = socket_inodes(pid)
+      for _, table_name in ipairs({ proto, proto .. "6" }) do
+        for line in (read_file("/proc/net/" .. table_name) or ""):gmatch("[^\n]+") do
+          local f = {}
+          for w in line:gmatch("%S+") do f[#f + 1] = w end
+          local port = f[2] and f[2]:match(":(%x+)$")
+          if port and inodes[f[10]] and (proto == "udp" or f[4] == "0A") then
+            return tonumber(port, 16)
+          end
+        end
+      end
     end
     nh.sleep(0.01)
   until nh.now() >= deadline
-  error("nothing bound udp 127.0.0.1:" .. port .. " within " .. (limit or 5) .. "s", 2)
+  error(name .. " bound no " .. proto .. " port within " .. (limit or 5) .. "s", 2)
+end
+
+-- Wait (at most `limit` seconds) until process pid sleeps in the kernel
+-- (state S: blocked in a receive or a poll), so a signal or a datagram sent
+-- next finds it waiting.
+function S.wait_sleeping(pid, limit)
+  local deadline = nh.now() + (limit or 5)
+  repeat
+    local stat = read_file("/proc/" .. pid .. "/stat") or ""
+    if stat:match("^%d+ %b() S ") then return true end
+    nh.sleep(0.005)
+  until nh.now() >= deadline
+  error("process " .. pid .. " did not go to sleep within " .. (limit or 5) .. "s", 2)
 end
 
 S.lua = "lua5.4"

@@ -487,7 +487,7 @@ describe("TCP", function()
         local function readers(n)
           local ts = {}
           for i = 1, n do ts[i] = nh.spawn(function() return s:read(10, 2) end) end
-          nh.sleep(0.02)   -- all of them parked in read
+          S.parked(ts)   -- all of them in read
           return ts
         end
         local ts = readers(4)
@@ -502,9 +502,9 @@ describe("TCP", function()
         -- one reader gets the data, the others go on waiting until close
         ts = readers(3)
         assert(c:write("x"))
-        nh.sleep(0.02)
+        repeat nh.sleep(0) until ts[1]:status() == "done" or ts[2]:status() == "done" or ts[3]:status() == "done"
         ts[4] = nh.spawn(function() return s:read(10, 2) end)
-        nh.sleep(0.02)
+        S.parked({ ts[4] })
         s:close()
         local got, closed = 0, 0
         for i = 1, 4 do
