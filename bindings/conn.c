@@ -245,37 +245,30 @@ static int write_k(lua_State *L, int status, lua_KContext ctx);
 static int write_run(lua_State *L, nh_lsock *ls, const char *data, size_t len, size_t off,
                      double call_deadline, double timeout, int st)
 {
-    int stream = nh_net_is_stream(ls->s.net);
     for (;;) {
         int r = 0;
         if (st != NH_WAKE_READY)
             r = nh_fail_wake(L, "write", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
-        else if (!nh_socket_is_open(&ls->s))
-            r = conn_fail(L, ls, "write", NH_ERR_CLOSED, NULL, 0);
-        else if (nh_socket_wr_expired(&ls->s))
-            r = conn_fail(L, ls, "write", NH_ERR_TIMEOUT, NULL, 0);
-        if (r) {
-            lua_pushinteger(L, (lua_Integer)off);   /* what did get written */
-            return 3;
-        }
-        ssize_t n = nh_socket_send(&ls->s, data + off, len - off);
-        if (n >= 0) {
-            off += (size_t)n;
-            if (off == len || !stream) {
+        else {
+            switch (nh_stream_write(&ls->s, data, len, &off)) {
+            case NH_STREAM_DONE:
                 lua_pushinteger(L, (lua_Integer)off);
                 return 1;
+            case NH_STREAM_CLOSED:
+                r = conn_fail(L, ls, "write", NH_ERR_CLOSED, NULL, 0);
+                break;
+            case NH_STREAM_TIMEOUT:
+                r = conn_fail(L, ls, "write", NH_ERR_TIMEOUT, NULL, 0);
+                break;
+            case NH_STREAM_ERR:
+                r = conn_fail(L, ls, "write", NH_ERR_SYS, "write", errno);
+                break;
+            default:   /* AGAIN: the write side exists now */
+                break;
             }
-            continue;
         }
-        if (!nh_again(errno)) {
-            conn_fail(L, ls, "write", NH_ERR_SYS, "write", errno);
-            lua_pushinteger(L, (lua_Integer)off);
-            return 3;
-        }
-        nh_side *wr = nh_socket_wr(&ls->s);
-        if (!wr) {
-            conn_fail(L, ls, "write", NH_ERR_SYS, "write", ENOMEM);
-            lua_pushinteger(L, (lua_Integer)off);
+        if (r) {
+            lua_pushinteger(L, (lua_Integer)off);   /* what did get written */
             return 3;
         }
         if (timeout >= 0) {
@@ -285,7 +278,7 @@ static int write_run(lua_State *L, nh_lsock *ls, const char *data, size_t len, s
         lua_settop(L, 2);
         lua_pushnumber(L, call_deadline);
         nh_block blk;
-        nh_socket_wait(&ls->s, wr, nh_wait_begin(L, &blk), call_deadline);
+        nh_socket_wait(&ls->s, ls->s.wr, nh_wait_begin(L, &blk), call_deadline);
         st = nh_suspend(L, &blk, (lua_KContext)off, write_k);
     }
 }

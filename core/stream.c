@@ -142,3 +142,28 @@ int nh_stream_take(nh_socket *s, const nh_read *r)
     }
     return 0;
 }
+
+int nh_stream_write(nh_socket *s, const char *data, size_t len, size_t *off)
+{
+    int stream = nh_net_is_stream(s->net);
+    for (;;) {
+        if (!nh_socket_is_open(s))
+            return NH_STREAM_CLOSED;
+        if (nh_socket_wr_expired(s))
+            return NH_STREAM_TIMEOUT;
+        ssize_t n = nh_socket_send(s, data + *off, len - *off);
+        if (n >= 0) {
+            *off += (size_t)n;
+            if (*off == len || !stream)
+                return NH_STREAM_DONE;
+            continue;
+        }
+        if (!nh_again(errno))
+            return NH_STREAM_ERR;
+        if (!nh_socket_wr(s)) {
+            errno = ENOMEM;
+            return NH_STREAM_ERR;
+        }
+        return NH_STREAM_AGAIN;
+    }
+}

@@ -73,6 +73,13 @@ int nh_stream_read(nh_socket *s, nh_read *r, int waited, int now_only);
  * rest could not be kept. */
 int nh_stream_take(nh_socket *s, const nh_read *r);
 
+/* A Conn's write: all of data[*off..len) on a stream (several sends if the
+ * kernel takes it in parts), one datagram on a connected UDP socket. DONE:
+ * written; AGAIN: the kernel's buffer is full, wait on the write side
+ * (s->wr, made now) and call again; TIMEOUT: the write side's deadline
+ * passed; CLOSED; ERR (errno). *off is what was written, whatever the end. */
+int nh_stream_write(nh_socket *s, const char *data, size_t len, size_t *off);
+
 /* Offset just past the first empty line at or after `from` in b, or 0. */
 size_t nh_stream_find_blank_line(const nh_rbuf *b, size_t from);
 

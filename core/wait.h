@@ -112,6 +112,4 @@ int nh_queue_wake_first(nh_queue *q, int status);
 void nh_queue_wake_all(nh_queue *q, int status);
 
 
-static inline int nh_queue_empty(const nh_queue *q) { return q->head == 0; }
-
 #endif

@@ -152,8 +152,41 @@ static void test_cadence(void)
     nh_socket_free(&s);
 }
 
+static void test_write(void)
+{
+    nh_socket s;
+    int peer = -1;
+    static char big[1 << 20], sink[1 << 16];
+    CHECK(pair(&s, &peer) == 0);
+    size_t off = 0;
+    CHECK(nh_stream_write(&s, "hello", 5, &off) == NH_STREAM_DONE && off == 5);
+    /* more than the kernel holds: AGAIN with what went, then the rest once read */
+    off = 0;
+    CHECK(nh_stream_write(&s, big, sizeof big, &off) == NH_STREAM_AGAIN);
+    CHECK(off > 0 && off < sizeof big && s.wr != NULL);
+    size_t drained = 0;
+    int rounds = 0;
+    while (off < sizeof big && rounds++ < 100000) {
+        ssize_t n = read(peer, sink, sizeof sink);
+        if (n > 0)
+            drained += (size_t)n;
+        int st = nh_stream_write(&s, big, sizeof big, &off);
+        CHECK(st == NH_STREAM_DONE || st == NH_STREAM_AGAIN);
+    }
+    CHECK(off == sizeof big);
+    /* a write side's deadline in the past, then a closed socket */
+    CHECK(nh_socket_set_write_deadline(&s, nh_now() - 1) == 0);
+    off = 0;
+    CHECK(nh_stream_write(&s, "x", 1, &off) == NH_STREAM_TIMEOUT && off == 0);
+    nh_socket_close(&s);
+    CHECK(nh_stream_write(&s, "x", 1, &off) == NH_STREAM_CLOSED);
+    close(peer);
+    nh_socket_free(&s);
+}
+
 void stream_tests(void)
 {
+    run(test_write);
     run(test_modes);
     run(test_split_terminators);
     run(test_limits_and_eof);
