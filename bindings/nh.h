@@ -1,9 +1,10 @@
 /*
  * What the binding files share, one section per file. The files depend one
- * way: args, meta, errors, recent and suspend use only the core; addr and
- * task use those; sock uses addr; conn, packet and listen use sock; module.c
- * opens them all. spec/layers_spec.lua checks that no two files call each
- * other in a circle.
+ * way: args, meta, errors and recent use only the core; suspend (how a call
+ * waits) uses args; addr, task and coroutine use those; sock uses addr;
+ * packet, listen and conn use sock (conn also packet, for UDP reads);
+ * module.c opens them all. spec/layers_spec.lua checks that no two files
+ * call each other in a circle.
  */
 #ifndef NH_BINDINGS_H
 #define NH_BINDINGS_H

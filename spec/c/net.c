@@ -19,3 +19,16 @@ int test_run_until(const int *flag, double seconds)
         ev_run(NH_LOOP, EVRUN_NOWAIT | EVRUN_ONCE);
     return *flag;
 }
+
+static void probe_wake(nh_waiter *w, int status)
+{
+    test_probe *p = (test_probe *)w;
+    p->woken++;
+    p->status = status;
+}
+
+void test_probe_init(test_probe *p)
+{
+    nh_waiter_init(&p->w, probe_wake);
+    p->woken = p->status = 0;
+}

@@ -4,23 +4,12 @@
 #include "check.h"
 #include "net.h"
 
-typedef struct {
-    nh_waiter w;
-    int woken, status;
-} probe;
-
-static void probe_wake(nh_waiter *w, int status)
-{
-    ((probe *)w)->woken = 1;
-    ((probe *)w)->status = status;
-}
-
 static void test_lookup_localhost(void)
 {
-    probe p = {0};
+    test_probe p;
     nh_addr found[NH_RESOLVE_MAX];
     const char *err = NULL;
-    nh_waiter_init(&p.w, probe_wake);
+    test_probe_init(&p);
     nh_lookup *lk = nh_lookup_start(NH_LOOP, nh_net_parse("tcp4"), "localhost", 80, &p.w);
     CHECK(lk != NULL);
     CHECK(test_run_until(&p.woken, 5) && p.status == NH_WAKE_READY);
@@ -31,8 +20,8 @@ static void test_lookup_localhost(void)
 
 static void test_waiter_leaves_first(void)
 {
-    probe p = {0};
-    nh_waiter_init(&p.w, probe_wake);
+    test_probe p;
+    test_probe_init(&p);
     CHECK(nh_lookup_start(NH_LOOP, nh_net_parse("tcp4"), "localhost", 80, &p.w) != NULL);
     nh_wait_cancel(&p.w);
     int never = 0;

@@ -8,17 +8,6 @@
 #include "check.h"
 #include "net.h"
 
-typedef struct {
-    nh_waiter w;
-    int woken, status;
-} probe;
-
-static void probe_wake(nh_waiter *w, int status)
-{
-    ((probe *)w)->woken = 1;
-    ((probe *)w)->status = status;
-}
-
 static void test_tcp_roundtrip(void)
 {
     nh_socket ln, c, srv;
@@ -29,8 +18,8 @@ static void test_tcp_roundtrip(void)
     nh_socket_init(&c, tcp4);
     nh_socket_init(&srv, tcp4);
     CHECK(nh_socket_accept(&ln, &srv, &sys) == -1 && nh_again(errno));
-    probe p = {0};
-    nh_waiter_init(&p.w, probe_wake);
+    test_probe p;
+    test_probe_init(&p);
     nh_socket_wait(&ln, &ln.rd, &p.w, nh_now() + 2);   /* woken when a connection comes */
     int r = nh_socket_connect(&c, &ln.laddr, &sys);
     CHECK(r == 0 || r == 1);
@@ -57,10 +46,10 @@ static void test_tcp_roundtrip(void)
 static void test_side_deadline_and_close(void)
 {
     nh_socket u;
-    probe a = {0}, b = {0};
+    test_probe a, b;
     CHECK(test_listen(&u, 1 /* udp4 */) == 0);
-    nh_waiter_init(&a.w, probe_wake);
-    nh_waiter_init(&b.w, probe_wake);
+    test_probe_init(&a);
+    test_probe_init(&b);
     nh_socket_wait(&u, &u.rd, &a.w, 0);
     nh_socket_set_deadline(&u, &u.rd, nh_now() + 0.02);   /* a pending waiter follows it */
     CHECK(test_run_until(&a.woken, 2) && a.status == NH_WAKE_TIMEOUT);

@@ -99,39 +99,44 @@ local function response_template(block, res, frame, pos, count, is_head)
   return t
 end
 
--- The template of a request head seen before that fits opts's limits, or
--- nil (then the parse of it is to be offered to remember_request).
-function M.request(block, opts)
-  local t = request_heads.heads[block]
-  if t and t ~= true and t.line_length <= opts.max_line and t.fields_length <= opts.max_header_bytes
-    and t.count <= opts.max_headers then
+-- The template kept for a head, if it fits opts's limits (checked on every
+-- use: a server may be stricter than the one that saw the head first).
+local function kept(cache, block, opts)
+  local t = cache.heads[block]
+  if t and t ~= true and t.fields_length <= opts.max_header_bytes and t.count <= opts.max_headers then
     return t
   end
 end
 
--- After a parse: the second sighting of a head keeps what the parse found.
-function M.remember_request(block, req, frame, pos, count, expect)
-  if request_heads.heads[block] then
-    request_heads.heads[block] = request_template(block, req, frame, pos, count, expect)
+-- After a parse: a head's second sighting keeps what the parse found, made
+-- into a template by make(block, ...); its first is only noted.
+local function remember(cache, make, block, ...)
+  if cache.heads[block] then
+    cache.heads[block] = make(block, ...)
   else
-    note(request_heads, block)
+    note(cache, block)
   end
 end
 
+-- The template of a request head seen before, or nil: then parse it and
+-- offer the parse to remember_request.
+function M.request(block, opts)
+  local t = kept(request_heads, block, opts)
+  if t and t.line_length <= opts.max_line then return t end
+end
+
+function M.remember_request(block, req, frame, pos, count, expect)
+  remember(request_heads, request_template, block, req, frame, pos, count, expect)
+end
+
+-- The same for the response to a request of the method HEAD or another.
 function M.response(block, opts, is_head)
-  local t = response_heads.heads[block]
-  if t and t ~= true and t.is_head == is_head and t.fields_length <= opts.max_header_bytes
-    and t.count <= opts.max_headers then
-    return t
-  end
+  local t = kept(response_heads, block, opts)
+  if t and t.is_head == is_head then return t end
 end
 
 function M.remember_response(block, res, frame, pos, count, is_head)
-  if response_heads.heads[block] then
-    response_heads.heads[block] = response_template(block, res, frame, pos, count, is_head)
-  else
-    note(response_heads, block)
-  end
+  remember(response_heads, response_template, block, res, frame, pos, count, is_head)
 end
 
 return M
