@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../core/resolve.h"
 #include "../core/stream.h"
 #include "nh.h"
 
@@ -322,47 +323,31 @@ static int dial_k(lua_State *L, int status, lua_KContext ctx)
 {
     nh_lsock *ls = lua_touserdata(L, 5);   /* made by l_dial */
     int idx = (int)(ctx >> 1), connecting = (int)(ctx & 1);
-    int net = ls->s.net, last = lua_gettop(L);
+    int net = ls->s.net, n = lua_gettop(L) - 5;
     double deadline = lua_tonumber(L, 4);
-    int st = connecting ? NH_K_STATUS(L, status) : NH_WAKE_READY;
+    const nh_addr *addrs[NH_RESOLVE_MAX];
     const char *sys;
+    if (n > NH_RESOLVE_MAX)
+        n = NH_RESOLVE_MAX;
+    for (int i = 0; i < n; i++)
+        addrs[i] = nh_to_addr(L, 6 + i);
+    int st = connecting ? NH_K_STATUS(L, status) : NH_WAKE_READY;
     for (;;) {
-        const nh_addr *to = nh_to_addr(L, idx);
-        if (connecting) {
-            if (st != NH_WAKE_READY) {
-                nh_socket_close(&ls->s);
-                return nh_fail_wake(L, "dial", net, NULL, to, st);
-            }
-            if (nh_socket_connect_result(&ls->s, &sys) == 0) {
-                lua_settop(L, 5);
-                return 1;
-            }
-            int e = errno;
+        if (st != NH_WAKE_READY) {
             nh_socket_close(&ls->s);
-            if (idx == last)
-                return nh_fail(L, "dial", net, NULL, to, NH_ERR_SYS, sys, e, NULL);
-            to = nh_to_addr(L, ++idx);
-            connecting = 0;
+            return nh_fail_wake(L, "dial", net, NULL, addrs[idx], st);
         }
-        if (deadline > 0 && nh_now() >= deadline)
-            return nh_fail(L, "dial", net, NULL, to, NH_ERR_TIMEOUT, NULL, 0, NULL);
-        int r = nh_socket_connect(&ls->s, to, &sys);
+        int r = nh_socket_dial(&ls->s, addrs, n, &idx, &connecting, deadline, &sys);
         if (r == 0) {
             lua_settop(L, 5);
             return 1;
         }
-        if (r < 0) {
-            if (idx == last)
-                return nh_fail(L, "dial", net, NULL, to, NH_ERR_SYS, sys, errno, NULL);
-            idx++;
-            continue;
-        }
-        nh_side *wr = nh_socket_wr(&ls->s);
-        if (!wr)
-            return nh_fail(L, "dial", net, NULL, to, NH_ERR_SYS, "connect", ENOMEM, NULL);
-        nh_block blk;
-        nh_socket_wait(&ls->s, wr, nh_wait_begin(L, &blk), deadline);
-        connecting = 1;
+        if (r < 0 && !sys)
+            return nh_fail(L, "dial", net, NULL, addrs[idx], NH_ERR_TIMEOUT, NULL, 0, NULL);
+        if (r < 0)
+            return nh_fail(L, "dial", net, NULL, addrs[idx], NH_ERR_SYS, sys, errno, NULL);
+        nh_block blk;   /* a connect in progress: wait until the socket is writable */
+        nh_socket_wait(&ls->s, ls->s.wr, nh_wait_begin(L, &blk), deadline);
         st = nh_suspend(L, &blk, ((lua_KContext)idx << 1) | 1, dial_k);
     }
 }
@@ -374,7 +359,7 @@ static int dial_lookup_k(lua_State *L, int status, lua_KContext ctx)
     if (lua_isnil(L, 6))
         return nh_fail(L, "dial", nh_check_net(L, 1), NULL, NULL, NH_ERR_TEXT, lua_tostring(L, 7),
                        0, lua_tostring(L, 8));
-    return dial_k(L, LUA_OK, 6 << 1);
+    return dial_k(L, LUA_OK, 0);
 }
 
 static int l_dial(lua_State *L)
@@ -392,7 +377,7 @@ static int l_dial(lua_State *L)
     nh_sock_new(L, NH_K_CONN, net);
     if (r == 1) {
         nh_push_addr(L, &a, net);
-        return dial_k(L, LUA_OK, 6 << 1);
+        return dial_k(L, LUA_OK, 0);
     }
     if (r < 0)
         return nh_fail_no_address(L, "dial", net, NULL, host);

@@ -186,6 +186,47 @@ int nh_socket_connect_result(nh_socket *s, const char **sys)
     return 0;
 }
 
+int nh_socket_dial(nh_socket *s, const nh_addr *const *addrs, int n, int *idx, int *connecting,
+                   double deadline, const char **sys)
+{
+    for (;;) {
+        if (*connecting) {
+            *connecting = 0;
+            if (nh_socket_connect_result(s, sys) == 0)
+                return 0;
+            int e = errno;
+            nh_socket_close(s);
+            errno = e;
+            if (*idx >= n - 1)
+                return -1;
+            ++*idx;
+        }
+        if (deadline > 0 && nh_now() >= deadline) {
+            *sys = NULL;
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        int r = nh_socket_connect(s, addrs[*idx], sys);
+        if (r == 0)
+            return 0;
+        if (r < 0) {
+            if (*idx >= n - 1)
+                return -1;
+            ++*idx;
+            continue;
+        }
+        if (!nh_socket_wr(s)) {
+            int e = errno;
+            nh_socket_close(s);
+            *sys = "connect";
+            errno = e;
+            return -1;
+        }
+        *connecting = 1;
+        return 1;
+    }
+}
+
 int nh_socket_accept(nh_socket *ln, nh_socket *out, const char **sys)
 {
     struct sockaddr_in6 sa;

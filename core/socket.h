@@ -52,6 +52,15 @@ int nh_socket_listen(nh_socket *s, const nh_addr *addr, int backlog, const char 
 int nh_socket_connect(nh_socket *s, const nh_addr *addr, const char **sys);
 int nh_socket_connect_result(nh_socket *s, const char **sys);
 
+/* Dial the first of addrs[*idx..n) that answers, in turn, as Go's dialSerial
+ * does (a lookup's answers, or one literal): 0 connected; 1 a connect is in
+ * progress: wait for the write side (or the deadline) and call again with
+ * *connecting still set; -1 the last one failed (errno and *sys say how;
+ * addrs[*idx] is the one that failed), or the deadline (absolute; 0: none)
+ * passed before an attempt (ETIMEDOUT, *sys NULL). */
+int nh_socket_dial(nh_socket *s, const nh_addr *const *addrs, int n, int *idx, int *connecting,
+                   double deadline, const char **sys);
+
 /* Accept one connection into `out` (initialised, closed): 0, or -1 with errno. */
 int nh_socket_accept(nh_socket *ln, nh_socket *out, const char **sys);
 

@@ -102,8 +102,36 @@ static void test_lone_wait(void)
     nh_socket_free(&b);
 }
 
+/* The queue hands out whole datagrams: each reader's max cuts its own. */
+static void test_queue_truncates_per_read(void)
+{
+    nh_socket a, b;
+    nh_dgramq *q = nh_dgramq_new();
+    nh_addr from;
+    size_t len;
+    int truncated;
+    CHECK(q && test_listen(&a, 1) == 0 && test_listen(&b, 1) == 0);
+    CHECK(nh_dgramq_fill(q, a.fd, 0) == -1 && nh_again(errno));   /* none yet */
+    send_to(&b, &a, "0123456789");
+    send_to(&b, &a, "ab");
+    CHECK(nh_dgramq_fill(q, a.fd, 1) >= 1);   /* both, or the first alone */
+    const char *d = nh_dgramq_next(q, 4, &len, &from, &truncated);
+    CHECK(len == 4 && memcmp(d, "0123", 4) == 0 && truncated && nh_addr_equal(&from, &b.laddr));
+    if (nh_dgramq_count(q) == 0)   /* the second came after the first fill */
+        CHECK(nh_dgramq_fill(q, a.fd, 1) == 1);
+    d = nh_dgramq_next(q, 100, &len, &from, &truncated);
+    CHECK(len == 2 && memcmp(d, "ab", 2) == 0 && !truncated);
+    CHECK(nh_dgramq_count(q) == 0);
+    nh_dgramq_free(q);
+    nh_socket_close(&a);
+    nh_socket_close(&b);
+    nh_socket_free(&a);
+    nh_socket_free(&b);
+}
+
 void dgram_tests(void)
 {
+    run(test_queue_truncates_per_read);
     run(test_try);
     run(test_busy_socket_gets_a_queue);
     run(test_lone_wait);

@@ -1,8 +1,12 @@
 /* Sockets (core/socket.c): listen, connect, accept, send and receive on
  * loopback; a waiter parked on a side is woken by readiness, by the side's
  * deadline and by close. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../../core/socket.h"
 #include "check.h"
@@ -77,8 +81,64 @@ static void test_listen_errors(void)
     nh_socket_free(&b);
 }
 
+/* A TCP port that refuses connections and stays ours: bound, not listening. */
+static int refusing(nh_addr *a)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage ss = {0};
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof ss;
+    if (fd < 0 || bind(fd, (struct sockaddr *)sin, sizeof *sin) < 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -1;
+    nh_addr_from_sockaddr(a, (struct sockaddr *)&ss, len);
+    return fd;
+}
+
+static void test_dial_tries_each_address(void)
+{
+    nh_socket ln, c;
+    nh_addr refused;
+    const char *sys = NULL;
+    int hold = refusing(&refused);
+    CHECK(hold >= 0 && test_listen(&ln, 4) == 0);
+    const nh_addr *addrs[] = {&refused, &ln.laddr};
+    nh_socket_init(&c, 4);
+    int idx = 0, connecting = 0, r, rounds = 0;
+    while ((r = nh_socket_dial(&c, addrs, 2, &idx, &connecting, nh_now() + 5, &sys)) == 1 && rounds++ < 100) {
+        test_probe p;
+        test_probe_init(&p);
+        nh_socket_wait(&c, c.wr, &p.w, nh_now() + 2);
+        CHECK(test_run_until(&p.woken, 3));
+        nh_waiter_free(&p.w);
+    }
+    CHECK(r == 0 && idx == 1 && nh_addr_equal(&c.raddr, &ln.laddr));   /* the second answered */
+    nh_socket_close(&c);
+    /* only the refusing one: its error; a deadline already past: ETIMEDOUT */
+    idx = connecting = rounds = 0;
+    while ((r = nh_socket_dial(&c, addrs, 1, &idx, &connecting, 0, &sys)) == 1 && rounds++ < 100) {
+        test_probe p;
+        test_probe_init(&p);
+        nh_socket_wait(&c, c.wr, &p.w, nh_now() + 2);
+        CHECK(test_run_until(&p.woken, 3));
+        nh_waiter_free(&p.w);
+    }
+    CHECK(r == -1 && errno == ECONNREFUSED && sys && strcmp(sys, "connect") == 0);
+    idx = connecting = 0;
+    CHECK(nh_socket_dial(&c, addrs, 2, &idx, &connecting, nh_now() - 1, &sys) == -1);
+    CHECK(errno == ETIMEDOUT && sys == NULL);
+    close(hold);
+    nh_socket_close(&c);
+    nh_socket_close(&ln);
+    nh_socket_free(&c);
+    nh_socket_free(&ln);
+}
+
 void socket_tests(void)
 {
+    run(test_dial_tries_each_address);
     run(test_tcp_roundtrip);
     run(test_side_deadline_and_close);
     run(test_listen_errors);
