@@ -78,4 +78,18 @@ describe("the layout", function()
       end
     end
   end)
+
+  it("has no circle among the Lua modules", function()
+    local e = {}
+    for f in S.popen("find lua -name '*.lua'"):lines() do
+      local module = f:gsub("^lua/", ""):gsub("%.lua$", ""):gsub("/", ".")
+      e[module] = {}
+      for line in io.lines(f) do
+        local dep = line:match('require%s*%(?%s*"([%w%.]+)"')
+        if dep and dep ~= module then e[module][dep] = true end
+      end
+    end
+    assert.is_truthy(e["netharness.http.wire"]["netharness.http.parse"]) -- (the scan sees requires)
+    assert.is_nil(circle(e))
+  end)
 end)
