@@ -69,7 +69,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
         if (st != NH_WAKE_READY)
             return nh_fail_wake(L, "read", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
         switch (nh_stream_read(&ls->s, &r, waited, now_only)) {
-        case NH_STREAM_DONE:
+        case NH_IO_DONE:
             if (r.mode == NH_READ_BLOCK)
                 nh_push_recent(L, nh_rbuf_peek(&ls->s.rbuf), r.keep);
             else
@@ -77,7 +77,7 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
             if (nh_stream_take(&ls->s, &r) < 0)
                 return conn_fail(L, ls, "read", NH_ERR_SYS, "read", ENOMEM);
             return 1;
-        case NH_STREAM_EOF:
+        case NH_IO_EOF:
             /* Go's io.EOF, or io.ErrUnexpectedEOF mid-message, with whatever
              * partial data there was as a third value. */
             if (r.keep == 0)
@@ -86,13 +86,13 @@ static int read_k(lua_State *L, int status, lua_KContext ctx)
             lua_pushlstring(L, nh_rbuf_peek(&ls->s.rbuf), r.keep);
             nh_stream_take(&ls->s, &r);
             return 3;
-        case NH_STREAM_FULL:
+        case NH_IO_FULL:
             return buffer_full(L, ls, &r);
-        case NH_STREAM_TIMEOUT:
+        case NH_IO_TIMEOUT:
             return conn_fail(L, ls, "read", NH_ERR_TIMEOUT, NULL, 0);
-        case NH_STREAM_CLOSED:
+        case NH_IO_CLOSED:
             return conn_fail(L, ls, "read", NH_ERR_CLOSED, NULL, 0);
-        case NH_STREAM_ERR:
+        case NH_IO_ERR:
             return conn_fail(L, ls, "read", NH_ERR_SYS, "read", errno);
         default:   /* AGAIN */
             break;
@@ -252,16 +252,16 @@ static int write_run(lua_State *L, nh_lsock *ls, const char *data, size_t len, s
             r = nh_fail_wake(L, "write", ls->s.net, nh_sock_laddr(ls), nh_sock_raddr(ls), st);
         else {
             switch (nh_stream_write(&ls->s, data, len, &off)) {
-            case NH_STREAM_DONE:
+            case NH_IO_DONE:
                 lua_pushinteger(L, (lua_Integer)off);
                 return 1;
-            case NH_STREAM_CLOSED:
+            case NH_IO_CLOSED:
                 r = conn_fail(L, ls, "write", NH_ERR_CLOSED, NULL, 0);
                 break;
-            case NH_STREAM_TIMEOUT:
+            case NH_IO_TIMEOUT:
                 r = conn_fail(L, ls, "write", NH_ERR_TIMEOUT, NULL, 0);
                 break;
-            case NH_STREAM_ERR:
+            case NH_IO_ERR:
                 r = conn_fail(L, ls, "write", NH_ERR_SYS, "write", errno);
                 break;
             default:   /* AGAIN: the write side exists now */

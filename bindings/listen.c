@@ -83,14 +83,18 @@ static int accept_k(lua_State *L, int status, lua_KContext ctx)
     for (;;) {
         if (st != NH_WAKE_READY)
             return nh_fail_wake(L, "accept", ln->s.net, NULL, local, st);
-        if (!nh_socket_is_open(&ln->s))
-            return nh_fail(L, "accept", ln->s.net, NULL, local, NH_ERR_CLOSED, NULL, 0, NULL);
-        if (nh_side_expired(&ln->s.rd))
-            return nh_fail(L, "accept", ln->s.net, NULL, local, NH_ERR_TIMEOUT, NULL, 0, NULL);
-        if (nh_socket_accept(&ln->s, &c->s, &sys) == 0)
+        switch (nh_socket_accept_step(&ln->s, &c->s, &sys)) {
+        case NH_IO_DONE:
             return 1;
-        if (!nh_again(errno))
+        case NH_IO_CLOSED:
+            return nh_fail(L, "accept", ln->s.net, NULL, local, NH_ERR_CLOSED, NULL, 0, NULL);
+        case NH_IO_TIMEOUT:
+            return nh_fail(L, "accept", ln->s.net, NULL, local, NH_ERR_TIMEOUT, NULL, 0, NULL);
+        case NH_IO_ERR:
             return nh_fail(L, "accept", ln->s.net, NULL, local, NH_ERR_SYS, sys, errno, NULL);
+        default:   /* AGAIN */
+            break;
+        }
         nh_block blk;
         nh_socket_wait(&ln->s, &ln->s.rd, nh_wait_begin(L, &blk), call_deadline);
         st = nh_suspend(L, &blk, ctx, accept_k);

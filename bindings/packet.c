@@ -181,27 +181,23 @@ static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, const c
                         size_t len, double call_deadline, double timeout, int st)
 {
     const nh_addr *local = nh_sock_laddr(ls);
-    nh_addr to;
+    size_t sent;
     for (;;) {
         if (st != NH_WAKE_READY)
             return nh_fail_wake(L, "write", ls->s.net, local, dest, st);
-        if (!nh_socket_is_open(&ls->s))
-            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_CLOSED, NULL, 0, NULL);
-        if (nh_socket_wr_expired(&ls->s))
-            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_TIMEOUT, NULL, 0, NULL);
-        if (nh_addr_for_family(dest, ls->s.laddr.u.sa.sa_family, &to) < 0)
-            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto",
-                           EAFNOSUPPORT, NULL);
-        ssize_t n = nh_socket_sendto(&ls->s, data, len, &to);
-        if (n >= 0) {
-            lua_pushinteger(L, n);
+        switch (nh_socket_sendto_step(&ls->s, data, len, dest, &sent)) {
+        case NH_IO_DONE:
+            lua_pushinteger(L, (lua_Integer)sent);
             return 1;
-        }
-        if (!nh_again(errno))
+        case NH_IO_CLOSED:
+            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_CLOSED, NULL, 0, NULL);
+        case NH_IO_TIMEOUT:
+            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_TIMEOUT, NULL, 0, NULL);
+        case NH_IO_ERR:
             return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto", errno, NULL);
-        nh_side *wr = nh_socket_wr(&ls->s);
-        if (!wr)
-            return nh_fail(L, "write", ls->s.net, local, dest, NH_ERR_SYS, "sendto", ENOMEM, NULL);
+        default:   /* AGAIN: the write side exists now */
+            break;
+        }
         if (timeout >= 0) {
             call_deadline = nh_deadline_in(timeout);
             timeout = -1;
@@ -211,7 +207,7 @@ static int write_to_run(lua_State *L, nh_lsock *ls, const nh_addr *dest, const c
             lua_pushnumber(L, call_deadline);
         }
         nh_block blk;
-        nh_socket_wait(&ls->s, wr, nh_wait_begin(L, &blk), call_deadline);
+        nh_socket_wait(&ls->s, ls->s.wr, nh_wait_begin(L, &blk), call_deadline);
         st = nh_suspend(L, &blk, 0, write_to_k);
     }
 }

@@ -395,3 +395,39 @@ void nh_socket_free(nh_socket *s)
     free(s->wr);
     s->wr = NULL;
 }
+
+int nh_socket_accept_step(nh_socket *ln, nh_socket *out, const char **sys)
+{
+    if (!nh_socket_is_open(ln))
+        return NH_IO_CLOSED;
+    if (nh_side_expired(&ln->rd))
+        return NH_IO_TIMEOUT;
+    if (nh_socket_accept(ln, out, sys) == 0)
+        return NH_IO_DONE;
+    return nh_again(errno) ? NH_IO_AGAIN : NH_IO_ERR;
+}
+
+int nh_socket_sendto_step(nh_socket *s, const char *data, size_t len, const nh_addr *to, size_t *sent)
+{
+    nh_addr dest;
+    if (!nh_socket_is_open(s))
+        return NH_IO_CLOSED;
+    if (nh_socket_wr_expired(s))
+        return NH_IO_TIMEOUT;
+    if (nh_addr_for_family(to, s->laddr.u.sa.sa_family, &dest) < 0) {
+        errno = EAFNOSUPPORT;
+        return NH_IO_ERR;
+    }
+    ssize_t n = nh_socket_sendto(s, data, len, &dest);
+    if (n >= 0) {
+        *sent = (size_t)n;
+        return NH_IO_DONE;
+    }
+    if (!nh_again(errno))
+        return NH_IO_ERR;
+    if (!nh_socket_wr(s)) {
+        errno = ENOMEM;
+        return NH_IO_ERR;
+    }
+    return NH_IO_AGAIN;
+}

@@ -22,6 +22,17 @@
 #include "rbuf.h"
 #include "wait.h"
 
+/* How an I/O step ended, for the callers that wait and try again. */
+enum nh_io {
+    NH_IO_DONE,      /* done: the result is where the call says */
+    NH_IO_AGAIN,     /* would block: wait on the side the call names, then call again */
+    NH_IO_EOF,       /* the peer ended the stream */
+    NH_IO_FULL,      /* a read's limit was reached first */
+    NH_IO_TIMEOUT,   /* the side's deadline has passed */
+    NH_IO_CLOSED,    /* the socket was closed */
+    NH_IO_ERR        /* errno (and *sys where given) say why */
+};
+
 typedef struct nh_side {
     ev_io io;
     nh_queue queue;
@@ -60,6 +71,15 @@ int nh_socket_connect_result(nh_socket *s, const char **sys);
  * passed before an attempt (ETIMEDOUT, *sys NULL). */
 int nh_socket_dial(nh_socket *s, const nh_addr *const *addrs, int n, int *idx, int *connecting,
                    double deadline, const char **sys);
+
+/* An accept for a caller that waits: DONE (out holds the connection),
+ * AGAIN (wait on ln->rd), TIMEOUT, CLOSED or ERR (errno, *sys). */
+int nh_socket_accept_step(nh_socket *ln, nh_socket *out, const char **sys);
+
+/* One datagram to `to` (made fit for the socket's family) for a caller that
+ * waits: DONE (*sent bytes), AGAIN (wait on s->wr, made now), TIMEOUT, CLOSED
+ * or ERR (errno; EAFNOSUPPORT when `to` cannot be reached from this socket). */
+int nh_socket_sendto_step(nh_socket *s, const char *data, size_t len, const nh_addr *to, size_t *sent);
 
 /* Accept one connection into `out` (initialised, closed): 0, or -1 with errno. */
 int nh_socket_accept(nh_socket *ln, nh_socket *out, const char **sys);

@@ -34,7 +34,7 @@ static int done(nh_read *r, size_t take, size_t keep)
 {
     r->take = take;
     r->keep = keep;
-    return NH_STREAM_DONE;
+    return NH_IO_DONE;
 }
 
 /* Answer from what is buffered: DONE, FULL, or AGAIN to read more. */
@@ -45,12 +45,12 @@ static int satisfy(const nh_socket *s, nh_read *r)
     switch (r->mode) {
     case NH_READ_SOME:
         if (len == 0)
-            return NH_STREAM_AGAIN;
+            return NH_IO_AGAIN;
         return done(r, len < r->n ? len : r->n, len < r->n ? len : r->n);
     case NH_READ_FULL:
-        return len < r->n ? NH_STREAM_AGAIN : done(r, r->n, r->n);
+        return len < r->n ? NH_IO_AGAIN : done(r, r->n, r->n);
     case NH_READ_PEEK:
-        return len < r->n ? NH_STREAM_AGAIN : done(r, 0, r->n);
+        return len < r->n ? NH_IO_AGAIN : done(r, 0, r->n);
     case NH_READ_BLOCK:
         r->limit = r->n ? r->n : b->limit;
         at = nh_stream_find_blank_line(b, r->scanned);
@@ -72,7 +72,7 @@ static int satisfy(const nh_socket *s, nh_read *r)
     }
     r->scanned = len;
     /* Past the limit whether or not the end came in the same read. */
-    return at || len >= r->limit ? NH_STREAM_FULL : NH_STREAM_AGAIN;
+    return at || len >= r->limit ? NH_IO_FULL : NH_IO_AGAIN;
 }
 
 static int fail(nh_rbuf *b, int e)
@@ -80,7 +80,7 @@ static int fail(nh_rbuf *b, int e)
     if (nh_rbuf_settle(b) < 0)
         e = ENOMEM;
     errno = e;
-    return NH_STREAM_ERR;
+    return NH_IO_ERR;
 }
 
 int nh_stream_read(nh_socket *s, nh_read *r, int waited, int now_only)
@@ -88,21 +88,21 @@ int nh_stream_read(nh_socket *s, nh_read *r, int waited, int now_only)
     nh_rbuf *b = &s->rbuf;
     for (;;) {
         int st = satisfy(s, r);
-        if (st == NH_STREAM_FULL && nh_rbuf_settle(b) < 0)
+        if (st == NH_IO_FULL && nh_rbuf_settle(b) < 0)
             return fail(b, ENOMEM);
-        if (st != NH_STREAM_AGAIN)
+        if (st != NH_IO_AGAIN)
             return st;
         if (!nh_socket_is_open(s))
-            return NH_STREAM_CLOSED;
+            return NH_IO_CLOSED;
         /* The deadline is checked before a fresh attempt. A wake comes from
          * the loop, which runs a due deadline's timer before it reports the
          * socket, and a read that waits at once leaves the check to the wait. */
         int attempt = waited || now_only || !nh_read_wait_first(s);
         if (!attempt)
-            return nh_rbuf_settle(b) < 0 ? fail(b, ENOMEM) : NH_STREAM_AGAIN;
+            return nh_rbuf_settle(b) < 0 ? fail(b, ENOMEM) : NH_IO_AGAIN;
         if (!waited && nh_side_expired(&s->rd)) {
             nh_rbuf_settle(b);
-            return NH_STREAM_TIMEOUT;
+            return NH_IO_TIMEOUT;
         }
         size_t want = 0;   /* a peek takes all there is: what follows it reads the rest */
         if (r->mode == NH_READ_SOME)
@@ -120,7 +120,7 @@ int nh_stream_read(nh_socket *s, nh_read *r, int waited, int now_only)
             r->unexpected = r->mode == NH_READ_FULL && len > 0;
             r->keep = len;
             r->take = r->mode == NH_READ_PEEK ? 0 : len;   /* a peek leaves it to be read */
-            return NH_STREAM_EOF;
+            return NH_IO_EOF;
         }
         int e = errno;
         if (!nh_again(e))
@@ -128,8 +128,8 @@ int nh_stream_read(nh_socket *s, nh_read *r, int waited, int now_only)
         if (nh_rbuf_settle(b) < 0)
             return fail(b, ENOMEM);
         if (now_only)
-            return NH_STREAM_TIMEOUT;
-        return NH_STREAM_AGAIN;
+            return NH_IO_TIMEOUT;
+        return NH_IO_AGAIN;
     }
 }
 
@@ -148,22 +148,22 @@ int nh_stream_write(nh_socket *s, const char *data, size_t len, size_t *off)
     int stream = nh_net_is_stream(s->net);
     for (;;) {
         if (!nh_socket_is_open(s))
-            return NH_STREAM_CLOSED;
+            return NH_IO_CLOSED;
         if (nh_socket_wr_expired(s))
-            return NH_STREAM_TIMEOUT;
+            return NH_IO_TIMEOUT;
         ssize_t n = nh_socket_send(s, data + *off, len - *off);
         if (n >= 0) {
             *off += (size_t)n;
             if (*off == len || !stream)
-                return NH_STREAM_DONE;
+                return NH_IO_DONE;
             continue;
         }
         if (!nh_again(errno))
-            return NH_STREAM_ERR;
+            return NH_IO_ERR;
         if (!nh_socket_wr(s)) {
             errno = ENOMEM;
-            return NH_STREAM_ERR;
+            return NH_IO_ERR;
         }
-        return NH_STREAM_AGAIN;
+        return NH_IO_AGAIN;
     }
 }

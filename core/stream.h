@@ -15,8 +15,8 @@
  * wait at once, trying first again every 32nd read. Waiting on a readable
  * socket costs one poll; a failed attempt costs a system call.
  */
-#ifndef NH_STREAM_H
-#define NH_STREAM_H
+#ifndef NH_IO_H
+#define NH_IO_H
 
 #include <stddef.h>
 
@@ -31,16 +31,13 @@ enum nh_read_mode {
     NH_READ_PEEK     /* the next n bytes, left in the buffer */
 };
 
-enum nh_stream_status {
-    NH_STREAM_DONE,     /* the answer: the buffer's first `keep` bytes; nh_stream_take ends it */
-    NH_STREAM_AGAIN,    /* wait for readability, then call again with waited = 1 */
-    NH_STREAM_EOF,      /* the peer closed: `keep` bytes are a partial answer (maybe 0) */
-    NH_STREAM_FULL,     /* no end within `limit` bytes */
-    NH_STREAM_TIMEOUT,  /* the read side's deadline passed, or now_only found nothing */
-    NH_STREAM_CLOSED,   /* the socket was closed */
-    NH_STREAM_ERR       /* errno says why */
-};
 
+/* nh_stream_read's outcomes (enum nh_io, socket.h): DONE, the answer is the
+ * buffer's first `keep` bytes and nh_stream_take ends it; AGAIN, wait for
+ * readability and call again with waited = 1; EOF, the peer closed and `keep`
+ * bytes are a partial answer (maybe 0); FULL, no end within `limit` bytes;
+ * TIMEOUT, the read side's deadline passed or now_only found nothing;
+ * CLOSED; ERR (errno). */
 typedef struct nh_read {
     unsigned char mode;     /* enum nh_read_mode */
     unsigned char unexpected;  /* on EOF: the stream ended inside a message (FULL) */

@@ -136,8 +136,40 @@ static void test_dial_tries_each_address(void)
     nh_socket_free(&ln);
 }
 
+static void test_steps(void)
+{
+    nh_socket ln, c, srv, u, v;
+    const char *sys;
+    size_t sent = 0;
+    nh_addr six;
+    CHECK(test_listen(&ln, 4) == 0 && test_listen(&u, 1) == 0 && test_listen(&v, 1) == 0);
+    nh_socket_init(&srv, 4);
+    CHECK(nh_socket_accept_step(&ln, &srv, &sys) == NH_IO_AGAIN);
+    nh_socket_set_deadline(&ln, &ln.rd, nh_now() - 1);
+    CHECK(nh_socket_accept_step(&ln, &srv, &sys) == NH_IO_TIMEOUT);
+    nh_socket_set_deadline(&ln, &ln.rd, 0);
+    nh_socket_init(&c, 4);
+    int r = nh_socket_connect(&c, &ln.laddr, &sys);
+    CHECK(r == 0 || r == 1);
+    int tries = 0;
+    while ((r = nh_socket_accept_step(&ln, &srv, &sys)) == NH_IO_AGAIN && tries++ < 100000)
+        ;
+    CHECK(r == NH_IO_DONE && nh_socket_is_open(&srv));
+    CHECK(nh_socket_sendto_step(&u, "hi", 2, &v.laddr, &sent) == NH_IO_DONE && sent == 2);
+    CHECK(nh_addr_literal(nh_net_parse("udp6"), "::1", 9, 0, &six) == NH_LIT_OK);
+    CHECK(nh_socket_sendto_step(&u, "hi", 2, &six, &sent) == NH_IO_ERR && errno == EAFNOSUPPORT);
+    nh_socket_close(&u);
+    nh_socket_close(&ln);
+    CHECK(nh_socket_sendto_step(&u, "hi", 2, &v.laddr, &sent) == NH_IO_CLOSED);
+    CHECK(nh_socket_accept_step(&ln, &srv, &sys) == NH_IO_CLOSED);
+    nh_socket_close(&c); nh_socket_close(&srv); nh_socket_close(&v);
+    nh_socket_free(&c); nh_socket_free(&srv); nh_socket_free(&v);
+    nh_socket_free(&u); nh_socket_free(&ln);
+}
+
 void socket_tests(void)
 {
+    run(test_steps);
     run(test_dial_tries_each_address);
     run(test_tcp_roundtrip);
     run(test_side_deadline_and_close);
