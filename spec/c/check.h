@@ -31,5 +31,6 @@ void stream_tests(void);
 void dgram_tests(void);
 void histogram_tests(void);
 void resolve_tests(void);
+void prng_tests(void);
 
 #endif

@@ -18,6 +18,7 @@ int main(void)
     dgram_tests();
     histogram_tests();
     resolve_tests();
+    prng_tests();
     printf("core C tests: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
