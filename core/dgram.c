@@ -76,13 +76,6 @@ int nh_dgram_try(nh_dgram *d, nh_socket *s, size_t max, int waited, int now_only
     return got;
 }
 
-static double earlier(double a, double b)
-{
-    if (a <= 0) return b;
-    if (b <= 0) return a;
-    return a < b ? a : b;
-}
-
 /* The kernel counts a receive timeout in ticks and may end it up to one tick
  * early (the tick it starts in is partly gone). A wait that no clock checks
  * afterwards asks for one tick more; the coarse clock's resolution is the tick. */
@@ -108,7 +101,7 @@ static int arm(nh_socket *s, double call_deadline, double timeout)
     if (timeout >= 0) {
         wait = timeout + tick();
     } else {
-        double deadline = earlier(s->rd.deadline, call_deadline);
+        double deadline = nh_earlier(s->rd.deadline, call_deadline);
         if (deadline > 0) {
             wait = deadline - nh_now();
             if (wait <= 0) {

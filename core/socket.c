@@ -301,13 +301,6 @@ ssize_t nh_socket_recvfrom(nh_socket *s, char *buf, size_t len, nh_addr *from, i
     return n;
 }
 
-static double earlier(double a, double b)
-{
-    if (a <= 0) return b;
-    if (b <= 0) return a;
-    return a < b ? a : b;
-}
-
 ssize_t nh_socket_sendto(nh_socket *s, const char *buf, size_t len, const nh_addr *to)
 {
     ssize_t n;
@@ -328,7 +321,7 @@ void nh_socket_wait(nh_socket *s, nh_side *side, nh_waiter *w, double call_deadl
     if (!ev_is_active(&side->io))
         side_start(side);
     w->call_deadline = call_deadline;
-    nh_wait(w, &side->queue, earlier(side->deadline, call_deadline));
+    nh_wait(w, &side->queue, nh_earlier(side->deadline, call_deadline));
     nh_wait_hold_loop(w);
 }
 
@@ -339,7 +332,7 @@ void nh_socket_set_deadline(nh_socket *s, nh_side *side, double deadline)
     nh_waiter *next;
     for (nh_waiter *w = side->queue.head; w; w = next) {
         next = w->next;   /* a deadline in the past takes w out of the queue */
-        nh_wait_set_deadline(w, earlier(deadline, w->call_deadline));
+        nh_wait_set_deadline(w, nh_earlier(deadline, w->call_deadline));
     }
 }
 
@@ -407,13 +400,30 @@ int nh_socket_accept_step(nh_socket *ln, nh_socket *out, const char **sys)
     return nh_again(errno) ? NH_IO_AGAIN : NH_IO_ERR;
 }
 
+int nh_socket_write_ready(const nh_socket *s)
+{
+    if (!nh_socket_is_open(s))
+        return NH_IO_CLOSED;
+    return nh_socket_wr_expired(s) ? NH_IO_TIMEOUT : NH_IO_DONE;
+}
+
+int nh_socket_write_failed(nh_socket *s)
+{
+    if (!nh_again(errno))
+        return NH_IO_ERR;
+    if (!nh_socket_wr(s)) {
+        errno = ENOMEM;
+        return NH_IO_ERR;
+    }
+    return NH_IO_AGAIN;
+}
+
 int nh_socket_sendto_step(nh_socket *s, const char *data, size_t len, const nh_addr *to, size_t *sent)
 {
     nh_addr dest;
-    if (!nh_socket_is_open(s))
-        return NH_IO_CLOSED;
-    if (nh_socket_wr_expired(s))
-        return NH_IO_TIMEOUT;
+    int st = nh_socket_write_ready(s);
+    if (st != NH_IO_DONE)
+        return st;
     if (nh_addr_for_family(to, s->laddr.u.sa.sa_family, &dest) < 0) {
         errno = EAFNOSUPPORT;
         return NH_IO_ERR;
@@ -423,11 +433,5 @@ int nh_socket_sendto_step(nh_socket *s, const char *data, size_t len, const nh_a
         *sent = (size_t)n;
         return NH_IO_DONE;
     }
-    if (!nh_again(errno))
-        return NH_IO_ERR;
-    if (!nh_socket_wr(s)) {
-        errno = ENOMEM;
-        return NH_IO_ERR;
-    }
-    return NH_IO_AGAIN;
+    return nh_socket_write_failed(s);
 }

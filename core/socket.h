@@ -76,6 +76,13 @@ int nh_socket_dial(nh_socket *s, const nh_addr *const *addrs, int n, int *idx, i
  * AGAIN (wait on ln->rd), TIMEOUT, CLOSED or ERR (errno, *sys). */
 int nh_socket_accept_step(nh_socket *ln, nh_socket *out, const char **sys);
 
+/* Before a write: CLOSED, TIMEOUT (the write side's deadline passed), or
+ * DONE when the write may go on. */
+int nh_socket_write_ready(const nh_socket *s);
+/* After a send failed with errno: AGAIN (the write side made, to wait on)
+ * or ERR. */
+int nh_socket_write_failed(nh_socket *s);
+
 /* One datagram to `to` (made fit for the socket's family) for a caller that
  * waits: DONE (*sent bytes), AGAIN (wait on s->wr, made now), TIMEOUT, CLOSED
  * or ERR (errno; EAFNOSUPPORT when `to` cannot be reached from this socket). */

@@ -147,23 +147,14 @@ int nh_stream_write(nh_socket *s, const char *data, size_t len, size_t *off)
 {
     int stream = nh_net_is_stream(s->net);
     for (;;) {
-        if (!nh_socket_is_open(s))
-            return NH_IO_CLOSED;
-        if (nh_socket_wr_expired(s))
-            return NH_IO_TIMEOUT;
+        int st = nh_socket_write_ready(s);
+        if (st != NH_IO_DONE)
+            return st;
         ssize_t n = nh_socket_send(s, data + *off, len - *off);
-        if (n >= 0) {
-            *off += (size_t)n;
-            if (*off == len || !stream)
-                return NH_IO_DONE;
-            continue;
-        }
-        if (!nh_again(errno))
-            return NH_IO_ERR;
-        if (!nh_socket_wr(s)) {
-            errno = ENOMEM;
-            return NH_IO_ERR;
-        }
-        return NH_IO_AGAIN;
+        if (n < 0)
+            return nh_socket_write_failed(s);
+        *off += (size_t)n;
+        if (*off == len || !stream)
+            return NH_IO_DONE;
     }
 }

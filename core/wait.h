@@ -74,6 +74,14 @@ struct nh_queue {
 /* Monotonic seconds: the clock of deadlines and netharness.now(). */
 double nh_now(void);
 
+/* The earlier of two deadlines, 0 meaning none. */
+static inline double nh_earlier(double a, double b)
+{
+    if (a <= 0) return b;
+    if (b <= 0) return a;
+    return a < b ? a : b;
+}
+
 /* nh_now() >= deadline, reading the precise clock only near the deadline. */
 int nh_passed(double deadline);
 
