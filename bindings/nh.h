@@ -228,6 +228,10 @@ void nh_sock_forget(void);
 void nh_conn_open(lua_State *L);
 void nh_packet_open(lua_State *L);
 void nh_listen_open(lua_State *L);
+
+/* ---- fault-injecting proxies (fault.c): uses addr and errors ---- */
+
+void nh_fault_open(lua_State *L);
 void nh_task_open(lua_State *L);
 void nh_coroutine_open(lua_State *L);
 void nh_histogram_open(lua_State *L);
