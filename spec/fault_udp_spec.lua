@@ -1,0 +1,399 @@
+local nh = require "netharness"
+local fault = require "netharness.fault"
+local S = require "support"
+
+-- A UDP echo server, or a sink that keeps what arrives in order.
+local function udp_server(sink)
+  local pc = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+  local got = {}
+  nh.spawn(function()
+    while true do
+      local d, from = pc:read_from(65536)
+      if not d then return end
+      if sink then got[#got + 1] = d else pc:write_to(d, from) end
+    end
+  end)
+  return pc, got
+end
+
+local function proxied(sink, opts)
+  local pc, got = udp_server(sink)
+  opts = opts or {}
+  opts.protocol = "udp"
+  opts.upstream = tostring(pc:local_addr())
+  return assert(fault.proxy(opts)), got, pc
+end
+
+local function client(p)
+  return assert(nh.dial("udp", tostring(p:listen_addr())))
+end
+
+local function wait_for(cond, limit)
+  local deadline = nh.now() + (limit or 5)
+  while not cond() do
+    if nh.now() > deadline then return false end
+    nh.sleep(0.001)
+  end
+  return true
+end
+
+-- Send n datagrams (payload(i)) in paced batches, so that no socket buffer
+-- drops any: only the toxics decide.
+local function pump(p, c, n, payload)
+  for i = 1, n do
+    assert(c:write(payload(i)))
+    if i % 100 == 0 or i == n then
+      assert(wait_for(function() return p:stats().datagrams_upstream >= i end))
+    end
+  end
+end
+
+-- Everything the toxics let through has arrived (and nothing more comes).
+local function settle(p, got, toxic)
+  local function expected()
+    local s = p:stats()
+    local t = toxic and s.toxics[toxic] or { dropped = 0, duplicated = 0 }
+    return s.datagrams_upstream - t.dropped + t.duplicated
+  end
+  assert(wait_for(function() return #got >= expected() end, 5))
+  nh.sleep(0.02)
+  assert.are.equal(expected(), #got)
+end
+
+local function seq(i) return string.format("%08d", i) end
+
+-- The 99.9% interval of a binomial count: mean +- 3.29 deviations.
+local function within(count, n, prob)
+  local mean, sd = n * prob, math.sqrt(n * prob * (1 - prob))
+  return math.abs(count - mean) <= 3.29 * sd, ("%d of %d (expected %.0f +- %.0f)"):format(
+    count, n, mean, 3.29 * sd)
+end
+
+describe("fault.proxy (UDP)", function()
+  it("forwards datagrams and routes each reply to its own client", function()
+    S.run(function()
+      local p <close> = proxied()
+      local a <close> = client(p)
+      local b <close> = client(p)
+      for i = 1, 5 do
+        assert(a:write("from a " .. i))
+        assert(b:write("from b " .. i))
+        assert.are.equal("from a " .. i, a:read(100, 5))
+        assert.are.equal("from b " .. i, b:read(100, 5))
+      end
+      local s = p:stats()
+      assert.are.equal(2, s.flows)
+      assert.are.equal(2, s.active)
+      assert.are.equal(10, s.datagrams_upstream)
+      assert.are.equal(10, s.datagrams_downstream)
+    end)
+  end)
+
+  it("loss 0.25 over 20,000 datagrams: delivered inside the 99.9% interval", function()
+    S.run(function()
+      local p <close>, got = proxied(true, { seed = 3 })
+      p:add{ type = "loss", stream = "upstream", attributes = { probability = 0.25 } }
+      local c <close> = client(p)
+      pump(p, c, 20000, seq)
+      settle(p, got, "loss_upstream")
+      local ok, msg = within(#got, 20000, 0.75)
+      assert.is_true(ok, msg)
+      local last = 0
+      for _, d in ipairs(got) do   -- in order, none twice
+        local i = tonumber(d)
+        assert.is_true(i > last)
+        last = i
+      end
+    end, 60)
+  end)
+
+  it("loss with correlation comes in bursts", function()
+    -- P(lost | the one before was lost) against the loss rate: about equal
+    -- without correlation, well above it with.
+    local function burstiness(corr)
+      return S.run(function()
+        local p <close>, got = proxied(true, { seed = 5 })
+        p:add{ type = "loss", stream = "upstream", attributes = { probability = 0.3, correlation = corr } }
+        local c <close> = client(p)
+        local n = 10000
+        pump(p, c, n, seq)
+        settle(p, got, "loss_upstream")
+        local kept = {}
+        for _, d in ipairs(got) do kept[tonumber(d)] = true end
+        local lost, pairs_lost = 0, 0
+        for i = 2, n do
+          if not kept[i] then
+            lost = lost + 1
+            if not kept[i - 1] then pairs_lost = pairs_lost + 1 end
+          end
+        end
+        return (pairs_lost / lost) / (lost / n)
+      end, 30)
+    end
+    local plain, bursty = burstiness(0), burstiness(0.6)
+    assert.is_true(plain > 0.85 and plain < 1.15, "without correlation: " .. plain)
+    assert.is_true(bursty > 1.5, "with correlation 0.6: " .. bursty)
+  end)
+
+  it("duplicate 0.1: copies inside the 99.9% interval", function()
+    S.run(function()
+      local p <close>, got = proxied(true)
+      p:add{ type = "duplicate", stream = "upstream", attributes = { probability = 0.1 } }
+      local c <close> = client(p)
+      pump(p, c, 20000, seq)
+      settle(p, got, "duplicate_upstream")
+      local dups = #got - 20000
+      assert.are.equal(dups, p:stats().toxics.duplicate_upstream.duplicated)
+      local ok, msg = within(dups, 20000, 0.1)
+      assert.is_true(ok, msg)
+    end, 60)
+  end)
+
+  it("reorder 0.1, gap 2: every datagram arrives, some after the next two", function()
+    S.run(function()
+      local p <close>, got = proxied(true)
+      p:add{ type = "reorder", stream = "upstream", attributes = { probability = 0.1, gap = 2, delay = 100 } }
+      local c <close> = client(p)
+      pump(p, c, 20000, seq)
+      settle(p, got, "reorder_upstream")
+      local seen, late = {}, 0
+      for pos, d in ipairs(got) do
+        local i = tonumber(d)
+        seen[i] = true
+        if i < pos then late = late + 1 end   -- came after later ones
+      end
+      for i = 1, 20000 do assert.is_true(seen[i], "datagram " .. i .. " is missing") end
+      local reordered = p:stats().toxics.reorder_upstream.reordered
+      -- A held datagram lets the next two pass unexamined: about p / (1 + 2p) are held.
+      assert.is_true(reordered > 1400 and reordered < 1950, reordered .. " held")
+      assert.are.equal(reordered, late)
+    end, 60)
+  end)
+
+  it("corrupt 0.1: one bit flipped in the datagrams it picks", function()
+    local payload = string.rep("\0\255\85", 10)
+    S.run(function()
+      local p <close>, got = proxied(true)
+      p:add{ type = "corrupt", stream = "upstream", attributes = { probability = 0.1 } }
+      local c <close> = client(p)
+      pump(p, c, 20000, function() return payload end)
+      settle(p, got, "corrupt_upstream")
+      local bad = 0
+      for _, d in ipairs(got) do
+        if d ~= payload then
+          bad = bad + 1
+          local bits = 0
+          for k = 1, #d do
+            local x = d:byte(k) ~ payload:byte(k)
+            while x > 0 do bits = bits + (x & 1); x = x >> 1 end
+          end
+          assert.are.equal(1, bits)
+        end
+      end
+      assert.are.equal(bad, p:stats().toxics.corrupt_upstream.corrupted)
+      local ok, msg = within(bad, 20000, 0.1)
+      assert.is_true(ok, msg)
+    end, 60)
+  end)
+
+  it("the same seed over the same traffic delivers the same sequence", function()
+    local function run(seed)
+      return S.run(function()
+        local p <close>, got = proxied(true, { seed = seed })
+        p:add{ type = "loss", stream = "upstream", attributes = { probability = 0.2, correlation = 0.3 } }
+        p:add{ type = "duplicate", stream = "upstream", attributes = { probability = 0.1 } }
+        p:add{ type = "reorder", stream = "upstream", attributes = { probability = 0.1, gap = 1, delay = 200 } }
+        p:add{ type = "corrupt", stream = "upstream", attributes = { probability = 0.05 } }
+        local c <close> = client(p)
+        pump(p, c, 3000, seq)
+        local function expected()
+          local s = p:stats()
+          return s.datagrams_upstream - s.toxics.loss_upstream.dropped + s.toxics.duplicate_upstream.duplicated
+        end
+        assert(wait_for(function() return #got >= expected() end, 5))
+        return table.concat(got, ",")
+      end, 30)
+    end
+    local a, b, c = run(42), run(42), run(43)
+    assert.are.equal(a, b)
+    assert.are_not.equal(a, c)
+  end)
+
+  it("adding a toxic leaves another toxic's decisions as they were", function()
+    local function dropped(extra)
+      return S.run(function()
+        local p <close>, got = proxied(true, { seed = 9 })
+        if extra then p:add{ type = "duplicate", name = "dup", stream = "upstream", attributes = { probability = 0.5 } } end
+        p:add{ type = "loss", name = "loss", stream = "upstream", attributes = { probability = 0.3 } }
+        local c <close> = client(p)
+        pump(p, c, 1000, seq)
+        settle(p, got, extra and nil or "loss")
+        local kept = {}
+        for _, d in ipairs(got) do kept[d] = true end
+        local out = {}
+        for i = 1, 1000 do if not kept[seq(i)] then out[#out + 1] = i end end
+        return table.concat(out, ",")
+      end, 30)
+    end
+    -- Duplicates run first and double the datagrams loss sees, so compare
+    -- with the duplicate toxic after the loss one instead:
+    local function with_dup_after()
+      return S.run(function()
+        local p <close>, got = proxied(true, { seed = 9 })
+        p:add{ type = "loss", name = "loss", stream = "upstream", attributes = { probability = 0.3 } }
+        p:add{ type = "duplicate", name = "dup", stream = "upstream", attributes = { probability = 0.5 } }
+        local c <close> = client(p)
+        pump(p, c, 1000, seq)
+        local function expected()
+          local s = p:stats()
+          return s.datagrams_upstream - s.toxics.loss.dropped + s.toxics.dup.duplicated
+        end
+        assert(wait_for(function() return #got >= expected() end, 5))
+        local kept = {}
+        for _, d in ipairs(got) do kept[d] = true end
+        local out = {}
+        for i = 1, 1000 do if not kept[seq(i)] then out[#out + 1] = i end end
+        return table.concat(out, ",")
+      end, 30)
+    end
+    assert.are.equal(dropped(false), with_dup_after())
+  end)
+
+  it("latency 20 ms delays each datagram; a normal jitter spreads it", function()
+    S.run(function()
+      local p <close> = proxied(false, { seed = 1 })
+      p:add{ type = "latency", attributes = { latency = 20 } }
+      local c <close> = client(p)
+      for _ = 1, 10 do
+        local t0 = nh.now()
+        assert(c:write("x"))
+        assert.are.equal("x", c:read(10, 5))
+        local ms = (nh.now() - t0) * 1000
+        assert.is_true(ms >= 20 and ms < 25, ms .. " ms")
+      end
+      p:update("latency_downstream", { attributes = { jitter = 5, distribution = "normal" } })
+      local sum, sq, n = 0, 0, 100
+      for _ = 1, n do
+        local t0 = nh.now()
+        assert(c:write("y"))
+        assert.are.equal("y", c:read(10, 5))
+        local ms = (nh.now() - t0) * 1000
+        sum, sq = sum + ms, sq + ms * ms
+      end
+      local mean = sum / n
+      local sd = math.sqrt(sq / n - mean * mean)
+      assert.is_true(mean > 18 and mean < 22.5, "mean " .. mean)
+      assert.is_true(sd > 3 and sd < 7.5, "deviation " .. sd)
+    end, 20)
+  end)
+
+  it("truncate cuts datagrams to size", function()
+    S.run(function()
+      local p <close> = proxied()
+      p:add{ type = "truncate", stream = "upstream", attributes = { size = 10 } }
+      local c <close> = client(p)
+      assert(c:write("0123456789abcdef"))
+      assert.are.equal("0123456789", c:read(100, 5))
+      assert(c:write("short"))
+      assert.are.equal("short", c:read(100, 5))
+      assert.are.equal(1, p:stats().toxics.truncate_upstream.truncated)
+    end)
+  end)
+
+  it("bandwidth paces datagrams and drops beyond its queue", function()
+    S.run(function()
+      local p <close>, got = proxied(true)
+      p:add{ type = "bandwidth", stream = "upstream", attributes = { rate = 100, queue = 10 } }
+      local c <close> = client(p)
+      local block = string.rep("b", 1000)
+      local t0 = nh.now()
+      for _ = 1, 50 do assert(c:write(block)) end
+      assert(wait_for(function() return p:stats().datagrams_upstream == 50 end))
+      local st = p:stats().toxics.bandwidth_upstream
+      assert(wait_for(function() return #got == 50 - st.dropped end))
+      local secs = nh.now() - t0
+      assert.is_true(#got >= 10 and #got <= 14, #got .. " delivered")
+      assert.is_true(secs >= #got * 0.01 * 0.9, "took " .. secs .. " s")
+    end)
+  end)
+
+  it("down drops everything; so does a disabled proxy, until enabled", function()
+    S.run(function()
+      local p <close> = proxied()
+      local c <close> = client(p)
+      p:add{ type = "down", stream = "upstream" }
+      assert(c:write("gone"))
+      local d, err = c:read(10, 0.2)
+      assert.is_nil(d)
+      assert.is_true(nh.is_timeout(err))
+      p:remove("down_upstream")
+      assert(c:write("back"))
+      assert.are.equal("back", c:read(10, 5))
+      assert.is_true(p:set_enabled(false))
+      assert.are.equal(0, p:stats().active)
+      assert(c:write("gone"))
+      d, err = c:read(10, 0.2)
+      assert.is_nil(d)
+      assert.is_true(nh.is_timeout(err))   -- dropped, not refused
+      assert.is_true(p:stats().dropped >= 1)
+      assert.is_true(p:set_enabled(true))
+      assert(c:write("up"))
+      assert.are.equal("up", c:read(10, 5))
+    end)
+  end)
+
+  it("closes idle flows and limits how many there are", function()
+    S.run(function()
+      local p <close> = proxied(false, { idle_timeout = 0.1, max_flows = 3 })
+      local cs = {}
+      for i = 1, 5 do cs[i] = client(p) end
+      local answered = 0
+      for i = 1, 5 do
+        assert(cs[i]:write("hi"))
+        if cs[i]:read(10, 0.3) then answered = answered + 1 end
+      end
+      assert.are.equal(3, answered)
+      assert.are.equal(2, p:stats().refused)
+      assert(wait_for(function() return p:stats().active == 0 end, 3))
+      assert(cs[5]:write("now"))
+      assert.are.equal("now", cs[5]:read(10, 5))
+      for _, c in ipairs(cs) do c:close() end
+    end)
+  end)
+
+  it("200 flows through toxics, then no descriptor left open", function()
+    S.full_gc()
+    local before = S.open_fds()
+    S.run(function()
+      local p <close>, _, pc = proxied()
+      p:add{ type = "latency", attributes = { latency = 5, jitter = 2 } }
+      p:add{ type = "duplicate", stream = "upstream", attributes = { probability = 0.2 } }
+      local tasks = {}
+      for i = 1, 200 do
+        tasks[i] = nh.spawn(function()
+          local c <close> = client(p)
+          assert(c:write("flow " .. i))
+          assert.are.equal("flow " .. i, c:read(100, 10))
+        end)
+      end
+      assert(nh.wait_all(tasks, 20))
+      assert.are.equal(200, p:stats().flows)
+    end, 30)
+    S.full_gc()
+    assert.are.equal(before, S.open_fds())
+  end)
+
+  it("checks what it is asked for", function()
+    S.run(function()
+      local p <close> = proxied()
+      assert.matches("invalid toxic type \"slicer\" for a udp proxy", S.error_of(p.add, p, { type = "slicer" }))
+      assert.matches("attributes.probability: must be from 0 to 1",
+                     S.error_of(p.add, p, { type = "loss", attributes = { probability = 2 } }))
+      assert.matches("attributes.distribution: must be one of uniform, normal",
+                     S.error_of(p.add, p, { type = "latency", attributes = { distribution = "pareto" } }))
+      assert.matches("attributes.gap: must be a whole number",
+                     S.error_of(p.add, p, { type = "reorder", attributes = { gap = 1.5 } }))
+      assert.matches("protocol: must be", S.error_of(fault.proxy, { upstream = "127.0.0.1:1", protocol = "sctp" }))
+    end)
+  end)
+end)
