@@ -30,7 +30,7 @@ PREFIX     ?= /usr/local
 LUA_LIBDIR  = $(PREFIX)/lib/lua/5.4
 LUA_SHARE   = $(PREFIX)/share/lua/5.4
 
-DEB_PKGS = lua5.4 liblua5.4-dev libev-dev lua-busted pkg-config socat python3 curl nginx-light wrk
+DEB_PKGS = lua5.4 liblua5.4-dev libev-dev lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy
 
 .PHONY: all deps demo test test-plain test-asan bench install uninstall clean
 
@@ -57,6 +57,14 @@ HOST = build/two_states
 $(HOST): spec/host/two_states.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) -O1 -g -std=c11 -Wall -Wextra -Werror $(LUA_INC) -o $@ $< $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+
+# Real clients the specs drive us with (Toxiproxy's Node client), into a
+# folder of the specs' own. Node.js from Debian only if none is installed.
+NPM_SPEC = spec/npm/node_modules/.package-lock.json
+$(NPM_SPEC): spec/npm/package.json spec/npm/package-lock.json
+	@command -v npm >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get install -y -q nodejs npm; }
+	cd spec/npm && npm ci --no-audit --no-fund --loglevel=error
 
 # Install what is missing (needs root or sudo), then make `lua` mean Lua 5.4:
 # installing lua-busted may pull in Lua 5.1 and point `lua` at it. Services
@@ -87,7 +95,7 @@ demo: deps all
 # The whole suite twice: as built, then with AddressSanitizer and
 # UndefinedBehaviorSanitizer (the instrumented module loaded into lua5.4 with
 # the sanitizer runtime preloaded). The last line is the total.
-test: deps all $(ASAN_MODULE) $(CTEST) $(ASAN_CTEST) $(HOST)
+test: deps all $(ASAN_MODULE) $(CTEST) $(ASAN_CTEST) $(HOST) $(NPM_SPEC)
 	@sh spec/run.sh
 
 test-plain: all $(CTEST) $(HOST)
