@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../core/fault.h"
+#include "../core/prng.h"
 #include "nh.h"
 
 #define NH_FAULTPROXY "netharness.FaultProxy"
@@ -206,8 +207,40 @@ static int l_close(lua_State *L)
     return 0;
 }
 
+/* ---- seeded random numbers for toxics written in Lua (HTTP faults) ---- */
+
+#define NH_PRNG "netharness.Random"
+
+/* _random(seed, name, index) -> a generator seeded as the core's toxics are */
+static int l_random(lua_State *L)
+{
+    lua_Integer seed = luaL_checkinteger(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    lua_Integer index = luaL_optinteger(L, 3, 0);
+    nh_prng *r = lua_newuserdatauv(L, sizeof *r, 0);
+    nh_prng_seed(r, (uint64_t)seed, name, (uint64_t)index);
+    luaL_setmetatable(L, NH_PRNG);
+    return 1;
+}
+
+/* r:uniform() -> [0, 1) */
+static int l_uniform(lua_State *L)
+{
+    lua_pushnumber(L, nh_prng_uniform(luaL_checkudata(L, 1, NH_PRNG)));
+    return 1;
+}
+
 void nh_fault_open(lua_State *L)
 {
+    luaL_newmetatable(L, NH_PRNG);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_uniform);
+    lua_setfield(L, -2, "uniform");
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_random);
+    lua_setfield(L, -2, "_random");
+
     static const luaL_Reg methods[] = {
         {"listen_addr", l_listen_addr},
         {"add", l_add},

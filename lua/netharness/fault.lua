@@ -267,6 +267,11 @@ function M.proxies()
   return out
 end
 
+-- HTTP-level faults (netharness.fault.http): a reverse proxy, or a wrapper
+-- around an http.serve handler.
+function M.http_proxy(opts) return require("netharness.fault.http").proxy(opts) end
+function M.http_wrap(handler, rules, opts) return require("netharness.fault.http").wrap(handler, rules, opts) end
+
 -- Toxiproxy's reset: every proxy up again and without toxics.
 function M.reset()
   for _, p in pairs(registry) do

@@ -198,7 +198,8 @@ local function serve_requests(conn, handler, opts, state, info)
     req.remote_addr = remote
     if read_opts.stream_body then req.body_chunks = stream_chunks(conn, read_opts) end
     -- (reason and close are there from the start: a missing field costs a call of __index)
-    local res = setmetatable({ status_code = 200, body = "", request = req, reason = false, close = false },
+    local res = setmetatable({ status_code = 200, body = "", request = req, reason = false, close = false,
+                               writer = false },
       ServerResponse)
     -- The handler fills in res or returns status, body [, headers]; what it
     -- set is checked as the answer is made (a CR in a header is a 500).
@@ -220,7 +221,16 @@ local function serve_requests(conn, handler, opts, state, info)
     end
     wire.release_body(req, read_opts)
     info.busy = false
-    local written = conn:write(bytes, write_timeout)
+    local written
+    if ok and res.writer then
+      -- The handler writes the answer's bytes itself (netharness.fault.http
+      -- drips, cuts or garbles them): it says whether the connection may go on.
+      local wok, kept = pcall(res.writer, conn, bytes, write_timeout)
+      if not wok then report(opts, req, kept) end
+      written = wok and kept
+    else
+      written = conn:write(bytes, write_timeout)
+    end
     if not written or not keep then break end
   end
 end

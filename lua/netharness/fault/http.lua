@@ -1,0 +1,225 @@
+-- netharness.fault.http: faults at the HTTP level, as a reverse proxy in front
+-- of a real service or wrapped around an http.serve handler.
+--
+--   local fhttp = require "netharness.fault.http"
+--   local p = fhttp.proxy{ upstream = "127.0.0.1:8080", seed = 1, rules = {
+--     { name = "flaky", path = "/api", probability = 0.1, status = 503 },
+--     { method = "GET", pattern = "^/files/", drip = { bytes = 100, every = 10 } },
+--   } }
+--
+-- A rule matches on method and path (`path`: a prefix, `pattern`: a Lua
+-- pattern) and then applies with its probability, drawn from a generator
+-- seeded from the proxy's seed and the rule's name: the same requests in the
+-- same order meet the same faults. The first matching rule that applies wins.
+-- Its actions (any of them together):
+--   status, body      answer this instead of forwarding
+--   delay             ms before forwarding (or before the handler runs)
+--   delay_response    ms before the response head goes out
+--   drip              { bytes = n, every = ms }: the body in pieces
+--   abort_after       send n bytes of the body, then close the connection
+--   break_chunked     send the body chunked, with a broken chunk after the first
+--   wrong_length      declare Content-Length as the real length + this (then close)
+--   set_headers       { name = value, ... } on the response
+--   remove_headers    { "name", ... } from the response
+local net = require "netharness"
+local http = require "netharness.http"
+
+local M = {}
+
+local ACTIONS = { status = "number", body = "string", delay = "number", delay_response = "number",
+                  drip = "table", abort_after = "number", break_chunked = "boolean",
+                  wrong_length = "number", set_headers = "table", remove_headers = "table" }
+local MATCH = { name = "string", method = "string", path = "string", pattern = "string",
+                probability = "number" }
+
+local function check_rules(rules)
+  if type(rules) ~= "table" then error("netharness.fault.http: rules: must be a list of rules", 3) end
+  local names = {}
+  for i, r in ipairs(rules) do
+    local where = "rules[" .. i .. "]"
+    if type(r) ~= "table" then error("netharness.fault.http: " .. where .. ": must be a table", 3) end
+    for k, v in pairs(r) do
+      local want = ACTIONS[k] or MATCH[k]
+      if not want then error(("netharness.fault.http: %s: unknown field %q"):format(where, tostring(k)), 3) end
+      if type(v) ~= want then
+        error(("netharness.fault.http: %s.%s: must be a %s (got %s)"):format(where, k, want, type(v)), 3)
+      end
+    end
+    local p = r.probability or 1
+    if p < 0 or p > 1 then error("netharness.fault.http: " .. where .. ".probability: must be from 0 to 1", 3) end
+    if r.status and (r.status < 100 or r.status > 999 or r.status % 1 ~= 0) then
+      error("netharness.fault.http: " .. where .. ".status: must be a status code", 3)
+    end
+    if r.drip and (type(r.drip.bytes) ~= "number" or r.drip.bytes < 1 or type(r.drip.every) ~= "number"
+                   or r.drip.every < 0) then
+      error("netharness.fault.http: " .. where .. ".drip: must be { bytes = n >= 1, every = ms >= 0 }", 3)
+    end
+    for _, k in ipairs{ "delay", "delay_response", "abort_after" } do
+      if r[k] and r[k] < 0 then error("netharness.fault.http: " .. where .. "." .. k .. ": must be >= 0", 3) end
+    end
+    if r.pattern and not pcall(string.find, "", r.pattern) then
+      error("netharness.fault.http: " .. where .. ".pattern: not a valid Lua pattern", 3)
+    end
+    local name = r.name or ("rule_" .. i)
+    if names[name] then error("netharness.fault.http: " .. where .. ": a second rule named " .. name, 3) end
+    names[name] = true
+  end
+  return rules
+end
+
+-- The rules' state: generators and counts.
+local function new_state(rules, seed)
+  local st = { rules = check_rules(rules), seed = seed, random = {}, stats = {} }
+  for i, r in ipairs(rules) do
+    local name = r.name or ("rule_" .. i)
+    st.random[i] = net._random(seed, name, 0)
+    st.stats[name] = { matched = 0, applied = 0 }
+  end
+  return st
+end
+
+-- The rule that applies to req, or nil.
+local function pick(st, req)
+  local path = req.url and req.url.path or req.target
+  for i, r in ipairs(st.rules) do
+    if (not r.method or r.method == req.method)
+      and (not r.path or path:sub(1, #r.path) == r.path)
+      and (not r.pattern or path:find(r.pattern)) then
+      local s = st.stats[r.name or ("rule_" .. i)]
+      s.matched = s.matched + 1
+      local p = r.probability or 1
+      -- One draw per match, so the decisions follow the requests' order.
+      local draw = st.random[i]:uniform()
+      if draw < p then
+        s.applied = s.applied + 1
+        return r
+      end
+    end
+  end
+end
+
+-- The answer's bytes, rewritten and written as the rule says. Returns
+-- whether the connection may go on.
+local function write_faulty(rule, conn, bytes, timeout)
+  local head_end = bytes:find("\r\n\r\n", 1, true)
+  local head, body = bytes:sub(1, head_end + 1), bytes:sub(head_end + 4)
+  if rule.delay_response then net.sleep(rule.delay_response / 1000) end
+  local keep = true
+  if rule.wrong_length then
+    local n = math.max(0, #body + rule.wrong_length)
+    head = head:gsub("\r\n[Cc]ontent%-[Ll]ength: %d+", "\r\nContent-Length: " .. n)
+    keep = false   -- the bytes no longer frame a message: the client learns it at the close
+  end
+  if rule.break_chunked then
+    head = head:gsub("\r\n[Cc]ontent%-[Ll]ength: %d+", "\r\nTransfer-Encoding: chunked")
+    local half = #body // 2
+    body = (half > 0 and ("%x\r\n%s\r\n"):format(half, body:sub(1, half)) or "") .. "zz\r\n" .. body:sub(half + 1)
+    keep = false
+  end
+  if rule.abort_after then
+    body = body:sub(1, rule.abort_after)
+    keep = false
+  end
+  if not conn:write(head .. "\r\n", timeout) then return false end
+  if rule.drip then
+    local n, every = rule.drip.bytes, rule.drip.every / 1000
+    for i = 1, #body, n do
+      if i > 1 and every > 0 then net.sleep(every) end
+      if not conn:write(body:sub(i, i + n - 1), timeout) then return false end
+    end
+  elseif #body > 0 and not conn:write(body, timeout) then
+    return false
+  end
+  return keep
+end
+
+-- Apply rule to a response being made (res) by forward(req, res).
+local function serve_with(st, forward, req, res)
+  local rule = pick(st, req)
+  if not rule then return forward(req, res) end
+  if rule.delay then net.sleep(rule.delay / 1000) end
+  if rule.status then
+    res.status_code = rule.status
+    res.body = rule.body or ((http.STATUS_TEXT[rule.status] or "") .. "\n")
+  else
+    local status, body, headers = forward(req, res)
+    if type(status) == "number" then   -- the handler returned its answer
+      res.status_code = status
+      if body ~= nil then res.body = tostring(body) end
+      for k, v in pairs(type(headers) == "table" and headers or {}) do res.headers:set(k, v) end
+    end
+  end
+  for k, v in pairs(rule.set_headers or {}) do res.headers:set(k, v) end
+  for _, k in ipairs(rule.remove_headers or {}) do res.headers:del(k) end
+  if rule.delay_response or rule.drip or rule.abort_after or rule.break_chunked or rule.wrong_length then
+    res.writer = function(conn, bytes, timeout) return write_faulty(rule, conn, bytes, timeout) end
+  end
+end
+
+-- handler', faults = wrap(handler, rules [, { seed = n }]): the same handler
+-- with faults, and faults:stats() (per rule: how often it matched and applied)
+-- and faults:set_rules(rules).
+function M.wrap(handler, rules, opts)
+  local seed = (opts and opts.seed) or 0
+  local st = new_state(rules, seed)
+  local faults = {}
+  function faults.stats() return st.stats end
+  function faults.set_rules(_, new)
+    local fresh = new_state(new, seed)
+    st.rules, st.random, st.stats = fresh.rules, fresh.random, fresh.stats
+  end
+  return function(req, res) return serve_with(st, handler, req, res) end, faults
+end
+
+-- Headers that belong to one hop, not to the message (RFC 9110 7.6.1).
+local HOP = { connection = true, ["keep-alive"] = true, ["proxy-connection"] = true, te = true,
+              trailer = true, ["transfer-encoding"] = true, upgrade = true, ["content-length"] = true,
+              host = true }
+
+-- proxy{ listen = "127.0.0.1:0", upstream = "host:port", rules = {...}, seed,
+--        timeout = 30 } -> a reverse proxy with faults | nil, err
+function M.proxy(opts)
+  if type(opts) ~= "table" or type(opts.upstream) ~= "string" then
+    error("netharness.fault.http: proxy{ upstream = \"host:port\", rules = {...} }: upstream is required", 2)
+  end
+  local seed = opts.seed or math.random(0, 2^31)
+  local st = new_state(opts.rules or {}, seed)
+  local ln, err = net.listen("tcp", opts.listen or "127.0.0.1:0")
+  if not ln then return nil, err end
+  local client = http.new_client{ timeout = opts.timeout or 30 }
+  local base = "http://" .. opts.upstream
+  local function forward(req, res)
+    local headers = http.new_header()
+    for name, value in req.headers:each() do
+      if not HOP[name:lower()] then headers:add(name, value) end
+    end
+    local up, uerr = client:request{ method = req.method, url = base .. req.target, headers = headers,
+                                     body = req.body ~= "" and req.body or nil }
+    if not up then
+      res.status_code = 502
+      res.body = "bad gateway: " .. tostring(uerr) .. "\n"
+      return
+    end
+    res.status_code = up.status_code
+    res.body = up.body or ""
+    for name, value in up.headers:each() do
+      if not HOP[name:lower()] then res.headers:add(name, value) end
+    end
+  end
+  local task = net.spawn(http.serve, ln, function(req, res) return serve_with(st, forward, req, res) end)
+  local p = { seed = seed }
+  function p.listen_addr() return ln:addr() end
+  function p.stats() return st.stats end
+  function p.set_rules(_, rules)
+    local fresh = new_state(rules, seed)
+    st.rules, st.random, st.stats = fresh.rules, fresh.random, fresh.stats
+  end
+  function p.close()
+    ln:close()
+    client:close()
+    task:wait(1)
+  end
+  return setmetatable(p, { __close = p.close })
+end
+
+return M

@@ -1,0 +1,152 @@
+local nh = require "netharness"
+local http = require "netharness.http"
+local fault = require "netharness.fault"
+local S = require "support"
+
+local BODY = string.rep("0123456789", 100)
+
+-- A real service: python's http.server is not ours; an http.serve of our own
+-- is quicker to start and answers with a known body and header.
+local function service()
+  return S.http_server(function(req, res)
+    res.headers:set("X-Service", "yes")
+    res.headers:set("Content-Type", "text/plain")
+    res.body = req.method == "POST" and ("got " .. req.body) or BODY
+  end)
+end
+
+local function raw_get(addr, path, limit)
+  local c = assert(nh.dial("tcp", tostring(addr), 5))
+  assert(c:write("GET " .. path .. " HTTP/1.1\r\nHost: x\r\n\r\n"))
+  local parts, sizes = {}, {}
+  while true do
+    local d = c:read(65536, limit or 5)
+    if not d then break end
+    parts[#parts + 1] = d
+    sizes[#sizes + 1] = #d
+  end
+  c:close()
+  return table.concat(parts), sizes
+end
+
+describe("fault.http_proxy", function()
+  it("forwards requests and answers unchanged when no rule applies", function()
+    S.run(function()
+      local ln, addr = service()
+      local p <close> = assert(fault.http_proxy{ upstream = addr, rules = {} })
+      local base = "http://" .. tostring(p:listen_addr())
+      local res = assert(http.get(base .. "/x", { timeout = 5 }))
+      assert.are.same({ 200, BODY, "yes" }, { res.status_code, res.body, res.headers:get("X-Service") })
+      res = assert(http.request{ method = "POST", url = base .. "/echo", body = "abc", timeout = 5 })
+      assert.are.equal("got abc", res.body)
+      ln:close()
+    end)
+  end)
+
+  it("answers 503 for 10% of requests, reproducibly with a seed", function()
+    local function run(seed)
+      return S.run(function()
+        local ln, addr = service()
+        local p <close> = assert(fault.http_proxy{ upstream = addr, seed = seed, rules = {
+          { name = "flaky", path = "/api", probability = 0.1, status = 503, body = "try later\n" } } })
+        local base = "http://" .. tostring(p:listen_addr())
+        local marks, n503 = {}, 0
+        for i = 1, 1000 do
+          local res = assert(http.get(base .. "/api/" .. i, { timeout = 5 }))
+          if res.status_code == 503 then
+            n503 = n503 + 1
+            assert.are.equal("try later\n", res.body)
+          end
+          marks[i] = res.status_code == 503 and "x" or "."
+        end
+        local res = assert(http.get(base .. "/other", { timeout = 5 }))
+        assert.are.equal(200, res.status_code)
+        local st = p:stats().flaky
+        assert.are.same({ 1000, n503 }, { st.matched, st.applied })
+        ln:close()
+        return n503, table.concat(marks)
+      end, 60)
+    end
+    local n, a = run(1)
+    local _, b = run(1)
+    assert.is_true(n >= 68 and n <= 132, n .. " of 1000")   -- 99.9% binomial bounds
+    assert.are.equal(a, b)
+  end)
+
+  it("delays, drips, aborts, breaks chunking, lies about length, edits headers", function()
+    S.run(function()
+      local ln, addr = service()
+      local p <close> = assert(fault.http_proxy{ upstream = addr, rules = {
+        { method = "GET", path = "/slow", delay = 100 },
+        { path = "/late", delay_response = 100 },
+        { path = "/drip", drip = { bytes = 100, every = 20 } },
+        { path = "/abort", abort_after = 10 },
+        { path = "/chunked", break_chunked = true },
+        { pattern = "^/long/%d+$", wrong_length = 5 },
+        { path = "/headers", set_headers = { ["X-Fault"] = "1" }, remove_headers = { "X-Service" } },
+      } })
+      local a = p:listen_addr()
+      local base = "http://" .. tostring(a)
+      local t0 = nh.now()
+      local res = assert(http.get(base .. "/slow", { timeout = 5 }))
+      assert.is_true(nh.now() - t0 >= 0.1)
+      assert.are.equal(BODY, res.body)
+      t0 = nh.now()
+      res = assert(http.get(base .. "/late", { timeout = 5 }))
+      assert.is_true(nh.now() - t0 >= 0.1)
+      t0 = nh.now()
+      local got, sizes = raw_get(a, "/drip", 0.5)
+      assert.is_true(nh.now() - t0 >= 9 * 0.02)
+      assert.truthy(got:find(BODY, 1, true))
+      assert.is_true(#sizes >= 8, #sizes .. " reads")
+      local _, err = http.get(base .. "/abort", { timeout = 5 })
+      assert.truthy(err)
+      got = raw_get(a, "/abort")
+      assert.matches("\r\n\r\n0123456789$", got)
+      _, err = http.get(base .. "/chunked", { timeout = 5 })
+      assert.truthy(err, "a broken chunk must fail the client")
+      got = raw_get(a, "/chunked")
+      assert.matches("Transfer%-Encoding: chunked", got)
+      assert.matches("\r\nzz\r\n", got)
+      _, err = http.get(base .. "/long/1", { timeout = 5 })
+      assert.truthy(err, "a short body must fail the client")
+      got = raw_get(a, "/long/2")
+      assert.matches("Content%-Length: 1005\r\n", got)
+      res = assert(http.get(base .. "/headers", { timeout = 5 }))
+      assert.are.same({ "1", nil }, { res.headers:get("X-Fault"), res.headers:get("X-Service") })
+      ln:close()
+    end, 20)
+  end)
+
+  it("answers 502 when the upstream is not there", function()
+    S.run(function()
+      local p <close> = assert(fault.http_proxy{ upstream = "127.0.0.1:" .. S.free_port("tcp"), rules = {} })
+      local res = assert(http.get("http://" .. tostring(p:listen_addr()) .. "/", { timeout = 5 }))
+      assert.are.equal(502, res.status_code)
+    end)
+  end)
+
+  it("wraps an http.serve handler with the same rules", function()
+    S.run(function()
+      local h, faults = fault.http_wrap(function() return 200, "fine" end,
+        { { name = "boom", path = "/boom", status = 500, body = "injected\n" },
+          { name = "cut", path = "/cut", abort_after = 2 } }, { seed = 3 })
+      local ln, addr = S.http_server(h)
+      local base = "http://" .. addr
+      assert.are.equal("fine", assert(http.get(base .. "/ok", { timeout = 5 })).body)
+      local res = assert(http.get(base .. "/boom", { timeout = 5 }))
+      assert.are.same({ 500, "injected\n" }, { res.status_code, res.body })
+      assert.is_nil((http.get(base .. "/cut", { timeout = 5 })))
+      assert.are.same({ matched = 1, applied = 1 }, faults:stats().boom)
+      ln:close()
+    end)
+  end)
+
+  it("checks its rules", function()
+    assert.matches("rules%[1%]%.probability: must be from 0 to 1",
+                   S.error_of(fault.http_wrap, function() end, { { probability = 2 } }))
+    assert.matches("unknown field \"stauts\"", S.error_of(fault.http_wrap, function() end, { { stauts = 503 } }))
+    assert.matches("drip: must be", S.error_of(fault.http_wrap, function() end, { { drip = { bytes = 0 } } }))
+    assert.matches("upstream is required", S.error_of(fault.http_proxy, {}))
+  end)
+end)
