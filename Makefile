@@ -104,9 +104,17 @@ test-plain: all $(CTEST) $(HOST)
 test-asan: $(ASAN_MODULE) $(ASAN_CTEST) $(HOST)
 	@NH_SPEC_PASSES=asan sh spec/run.sh
 
-BENCH_REFS = build/bench/ref_udp build/bench/ref_http
+BENCH_REFS = build/bench/ref_udp build/bench/ref_http build/bench/ref_tcp build/bench/ref_fwd
 
 build/bench/ref_udp: bench/ref_udp.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=c11 -Wall -Wextra -Werror -o $@ $<
+
+build/bench/ref_tcp: bench/ref_tcp.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -std=c11 -Wall -Wextra -Werror -o $@ $<
+
+build/bench/ref_fwd: bench/ref_fwd.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -std=c11 -Wall -Wextra -Werror -o $@ $<
 

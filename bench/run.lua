@@ -10,7 +10,7 @@ local json = require "dkjson"
 
 local REPS = tonumber(arg[1] or os.getenv("BENCH_REPS") or "5")
 local ONLY = {}
-for c in (os.getenv("BENCH_CASES") or "1,2,3,4,5"):gmatch("%d+") do ONLY[tonumber(c)] = true end
+for c in (os.getenv("BENCH_CASES") or "1,2,3,4,5,6"):gmatch("%d+") do ONLY[tonumber(c)] = true end
 local SERVER_CPU, CLIENT_CPU = 0, 1
 local TMP = os.getenv("TMPDIR") or "/tmp"
 local CLK_TCK = 100
@@ -401,6 +401,133 @@ local function idle_memory()
   return { value = (after - before) / IDLE, before = before, after = after }
 end
 
+-- Case 6: fault proxies with no toxics, ours against haproxy (TCP) and a C
+-- recvmmsg/sendmmsg forwarder (UDP). The proxies run on the servers' CPU,
+-- the peers on the other; the load takes turns between the two proxies.
+local HAPROXY_CONF = [[
+global
+  nbthread 1
+  maxconn 20000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen p
+  bind 127.0.0.1:PORT
+  server s 127.0.0.1:UPORT
+]]
+
+local function haproxy_cmd(pt, upt)
+  local dir = shell("mktemp -d"):gsub("%s+$", "")
+  local f = assert(io.open(dir .. "/haproxy.cfg", "w"))
+  f:write((HAPROXY_CONF:gsub("UPORT", upt):gsub("PORT", pt)))
+  f:close()
+  return "haproxy -db -f " .. dir .. "/haproxy.cfg"
+end
+
+local function our_proxy(protocol, latency)
+  return function(pt, upt)
+    return LUA .. " bench/fault_proxy.lua " .. protocol .. " " .. pt .. " " .. upt .. (latency and " " .. latency or "")
+  end
+end
+
+local function start_proxy(cmd, pt, upt)
+  local p = start(SERVER_CPU, cmd(pt, upt))
+  if cmd == haproxy_cmd then
+    local deadline = net.now() + 5
+    while net.now() < deadline do   -- haproxy says nothing when ready: try to connect
+      local c = net.dial("tcp", "127.0.0.1:" .. pt, 1)
+      if c then c:close() break end
+      net.sleep(0.05)
+    end
+  else
+    wait_output(p, "ready")
+  end
+  return p
+end
+
+-- kind "trips": echo round trips per second; "bulk": MB per proxy CPU-second.
+local function tcp_proxy_pair(kind)
+  return function()
+    local upt = port()
+    local up = start(CLIENT_CPU, "build/bench/ref_tcp " .. (kind == "trips" and "echo " or "sink ") .. upt)
+    wait_output(up, "ready")
+    local sides = { ours = { cmd = our_proxy("tcp"), n = 0, secs = 0, cpu = 0 },
+                    ref = { cmd = haproxy_cmd, n = 0, secs = 0, cpu = 0 } }
+    for _, side in pairs(sides) do
+      side.pt = port()
+      side.proc = start_proxy(side.cmd, side.pt, upt)
+    end
+    take_turns(sides, SLICES, function(side)
+      local cpu0 = cpu_seconds(side.proc)
+      local out = run(CLIENT_CPU, kind == "trips" and ("build/bench/ref_tcp pingpong " .. side.pt .. " 0.5 32")
+        or ("build/bench/ref_tcp bulk " .. side.pt .. " 0.5"))
+      side.cpu = side.cpu + cpu_seconds(side.proc) - cpu0
+      side.n = side.n + (field(out, kind == "trips" and "trips" or "bytes") or 0)
+      side.secs = side.secs + (field(out, "seconds") or 0)
+    end)
+    local res = {}
+    for name, side in pairs(sides) do
+      stop(side.proc)
+      if kind == "trips" then
+        res[name] = { value = side.secs > 0 and side.n / side.secs or nil, cpu = side.cpu }
+      else
+        res[name] = { value = side.cpu > 0 and side.n / 1e6 / side.cpu or nil, cpu = side.cpu,
+                      rate = side.secs > 0 and side.n / 1e6 / side.secs or nil }
+      end
+    end
+    stop(up)
+    return res.ours, res.ref
+  end
+end
+
+local function udp_proxy_pair()
+  return function()
+    local upt = port()
+    local sink = start(CLIENT_CPU, "build/bench/ref_udp sink " .. upt .. " 0.3")
+    wait_output(sink, "ready")
+    local sides = { ours = { cmd = our_proxy("udp"), got = 0, cpu = 0, sent = 0 },
+                    ref = { cmd = function(pt, u) return "build/bench/ref_fwd " .. pt .. " " .. u end,
+                            got = 0, cpu = 0, sent = 0 } }
+    for _, side in pairs(sides) do
+      side.pt = port()
+      side.proc = start_proxy(side.cmd, side.pt, upt)
+    end
+    local bursts = 0
+    take_turns(sides, SLICES, function(side)
+      local cpu0 = cpu_seconds(side.proc)
+      local blast = run(CLIENT_CPU, "build/bench/ref_udp blast " .. side.pt .. " 0.5 64")
+      bursts = bursts + 1
+      local out = wait_output(sink, "burst=" .. bursts .. " [^\n]*\n", 10)
+      local line = out:match("burst=" .. bursts .. " [^\n]*")
+      side.cpu = side.cpu + cpu_seconds(side.proc) - cpu0
+      side.got = side.got + (field(line, "received") or 0)
+      side.sent = side.sent + (field(blast, "sent") or 0)
+    end)
+    local res = {}
+    for name, side in pairs(sides) do
+      stop(side.proc)
+      res[name] = { value = side.cpu > 0 and side.got / side.cpu or nil, cpu = side.cpu,
+                    forwarded = side.sent > 0 and side.got / side.sent or nil }
+    end
+    stop(sink)
+    return res.ours, res.ref
+  end
+end
+
+-- The latency toxic's accuracy: 50 ms on the way back, echo round trips' p99.
+local function latency_accuracy()
+  local upt, pt = port(), port()
+  local up = start(CLIENT_CPU, "build/bench/ref_tcp echo " .. upt)
+  wait_output(up, "ready")
+  local proxy = start_proxy(our_proxy("tcp", 50), pt, upt)
+  local out = run(CLIENT_CPU, "build/bench/ref_tcp pingpong " .. pt .. " 2 32")
+  stop(proxy)
+  stop(up)
+  return { value = field(out, "p99_ms"), p50 = field(out, "p50_ms") }
+end
+
 local function lua_echo(p) return LUA .. " bench/udp_echo.lua " .. p end
 local function c_echo(p) return "build/bench/ref_udp server " .. p end
 local function lua_pingpong(p, secs) return LUA .. " bench/udp_pingpong.lua " .. p .. " " .. secs .. " 32" end
@@ -421,6 +548,14 @@ local CASES = {
     pair = http_client_pair() },
   { id = 5, name = "Memory per idle TCP connection (KiB)", unit = "KiB", target = 1.5, absolute = true,
     ours = idle_memory },
+  { id = 6, name = "TCP proxy, echo round trips/s vs haproxy", unit = "trips/s", target = 0.90,
+    pair = tcp_proxy_pair("trips") },
+  { id = 6, name = "TCP proxy, bulk MB per proxy CPU-s vs haproxy", unit = "MB/cpu-s", target = 0.85,
+    pair = tcp_proxy_pair("bulk") },
+  { id = 6, name = "UDP proxy, datagrams per proxy CPU-s vs C", unit = "dgrams/cpu-s", target = 0.80,
+    pair = udp_proxy_pair() },
+  { id = 6, name = "Latency toxic 50 ms: echo round trip p99 (ms)", unit = "ms", target = 51.0, absolute = true,
+    ours = latency_accuracy },
 }
 
 -- ---- running and reporting ----
@@ -540,6 +675,20 @@ for _, case in ipairs(results) do
     print(string.format("  %-48s %-30s %-30s", "  datagrams/s received", span(entry.ours_rate), span(entry.ref_rate)))
     print(string.format("  %-48s %-30s %-30s", "  loss", string.format("%.1f%%", entry.ours_loss.median * 100),
       string.format("%.1f%%", entry.ref_loss.median * 100)))
+  elseif case.id == 6 and not case.absolute then
+    entry.ours_cpu, entry.ref_cpu = stats(case.runs.ours, "cpu"), stats(ref_runs, "cpu")
+    print(string.format("  %-48s %-30s %-30s", "  proxy CPU-seconds", span(entry.ours_cpu), span(entry.ref_cpu)))
+    if case.runs.ours[1] and case.runs.ours[1].rate then
+      entry.ours_rate, entry.ref_rate = stats(case.runs.ours, "rate"), stats(ref_runs, "rate")
+      print(string.format("  %-48s %-30s %-30s", "  MB/s through", span(entry.ours_rate), span(entry.ref_rate)))
+    end
+    if case.runs.ours[1] and case.runs.ours[1].forwarded then
+      entry.ours_fwd, entry.ref_fwd = stats(case.runs.ours, "forwarded"), stats(ref_runs, "forwarded")
+      print(string.format("  %-48s %-30s %-30s", "  share of the blast forwarded", span(entry.ours_fwd), span(entry.ref_fwd)))
+    end
+  elseif case.id == 6 then
+    entry.p50 = stats(case.runs.ours, "p50")
+    print(string.format("  %-48s %s", "  p50 (ms)", span(entry.p50)))
   elseif case.id == 4 then
     entry.ours_per_cpu, entry.ref_per_cpu = stats(case.runs.ours, "per_cpu"), stats(ref_runs, "per_cpu")
     print(string.format("  %-48s %-30s %-30s", "  requests per client CPU-second", span(entry.ours_per_cpu), span(entry.ref_per_cpu)))

@@ -5,22 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-void nh_fault_io_start(ev_io *w)
-{
-    if (ev_is_active(w))
-        return;
-    ev_io_start(NH_LOOP, w);
-    ev_unref(NH_LOOP);
-}
-
-void nh_fault_io_stop(ev_io *w)
-{
-    if (!ev_is_active(w))
-        return;
-    ev_ref(NH_LOOP);
-    ev_io_stop(NH_LOOP, w);
-}
-
 static int start(nh_fproxy *p, const char **sys)
 {
     return p->stream ? nh_ftcp_start(p, sys) : nh_fudp_start(p, sys);

@@ -83,12 +83,25 @@ int nh_fproxy_update(nh_fproxy *p, const char *name, double toxicity, const doub
 int nh_fproxy_remove(nh_fproxy *p, const char *name);
 nh_toxic *nh_fproxy_toxic(nh_fproxy *p, const char *name);
 
-/* ---- shared by fault_tcp.c and fault_udp.c ---- */
+/* ---- the transports: fault.c calls them, never the other way ---- */
 
 /* Watchers that do not keep the loop alive (see above). Times are on
  * nh_now()'s clock, and timers are ptimer.h's. */
-void nh_fault_io_start(ev_io *w);
-void nh_fault_io_stop(ev_io *w);
+static inline void nh_fault_io_start(ev_io *w)
+{
+    if (ev_is_active(w))
+        return;
+    ev_io_start(NH_LOOP, w);
+    ev_unref(NH_LOOP);
+}
+
+static inline void nh_fault_io_stop(ev_io *w)
+{
+    if (!ev_is_active(w))
+        return;
+    ev_ref(NH_LOOP);
+    ev_io_stop(NH_LOOP, w);
+}
 
 /* The transport's side (fault_tcp.c, fault_udp.c). */
 int nh_ftcp_start(nh_fproxy *p, const char **sys);

@@ -87,13 +87,18 @@ describe("fault.proxy (TCP)", function()
       round_trip(c)
       p:add{ type = "latency", attributes = { latency = 50, jitter = 0 } }
       local rtts = {}
+      -- The collector's pauses in this (busy) process are the client's, not
+      -- the proxy's: keep them out of the measurement.
+      collectgarbage("collect")
+      collectgarbage("stop")
       for i = 1, 100 do rtts[i] = round_trip(c) end
+      collectgarbage("restart")
       table.sort(rtts)
       assert.is_true(rtts[1] >= 50, "fastest round trip " .. rtts[1] .. " ms")
       -- The sanitizers' pass runs the echo's Lua side several times slower:
       -- a millisecond more there (make bench measures the real build).
       local most = os.getenv("NH_BUILD") == "build-asan" and 52 or 51
-      assert.is_true(rtts[99] <= most, "p99 " .. rtts[99] .. " ms")
+      assert.is_true(rtts[99] <= most, ("p50 %.3f, p99 %.3f ms"):format(rtts[50], rtts[99]))
       local st = p:stats().toxics.latency_downstream
       assert.are.equal(1, st.links)
       assert.are.equal(100, st.chunks)
@@ -134,16 +139,17 @@ describe("fault.proxy (TCP)", function()
   end)
 
   it("slicer: every read is at most average_size + size_variation", function()
-    local body = pattern(4000)
+    local body = pattern(1500)
     S.run(function()
       local p <close>, ln = proxied(function(c) c:write(body) end)
-      p:add{ type = "slicer", attributes = { average_size = 100, size_variation = 20, delay = 2000 } }
+      -- 10 ms apart: a reader would have to be that late to see two at once
+      p:add{ type = "slicer", attributes = { average_size = 100, size_variation = 20, delay = 10000 } }
       local c <close> = dial(p)
       local got, sizes = read_all(c, 5)
       assert.are.equal(body, got)
-      assert.is_true(#sizes >= 4000 / 120)
+      assert.is_true(#sizes >= 1500 / 120)
       for _, n in ipairs(sizes) do assert.is_true(n <= 120, "a read of " .. n .. " bytes") end
-      assert.is_true(p:stats().toxics.slicer_downstream.bytes == 4000)
+      assert.is_true(p:stats().toxics.slicer_downstream.bytes == 1500)
     end)
   end)
 

@@ -32,5 +32,6 @@ void dgram_tests(void);
 void histogram_tests(void);
 void resolve_tests(void);
 void prng_tests(void);
+void toxic_tests(void);
 
 #endif

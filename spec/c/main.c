@@ -19,6 +19,7 @@ int main(void)
     histogram_tests();
     resolve_tests();
     prng_tests();
+    toxic_tests();
     printf("core C tests: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
