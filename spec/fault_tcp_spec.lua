@@ -95,10 +95,15 @@ describe("fault.proxy (TCP)", function()
       collectgarbage("restart")
       table.sort(rtts)
       assert.is_true(rtts[1] >= 50, "fastest round trip " .. rtts[1] .. " ms")
-      -- The sanitizers' pass runs the echo's Lua side several times slower:
-      -- a millisecond more there (make bench measures the real build).
-      local most = os.getenv("NH_BUILD") == "build-asan" and 52 or 51
-      assert.is_true(rtts[99] <= most, ("p50 %.3f, p99 %.3f ms"):format(rtts[50], rtts[99]))
+      -- The sanitizers' pass runs the echo's Lua side several times slower
+      -- and its tail is theirs: there the median is held to the bound and
+      -- the tail loosely (make bench measures the real build).
+      local figures = ("p50 %.3f, p99 %.3f ms"):format(rtts[50], rtts[99])
+      if os.getenv("NH_BUILD") == "build-asan" then
+        assert.is_true(rtts[50] <= 51 and rtts[99] <= 55, figures)
+      else
+        assert.is_true(rtts[99] <= 51, figures)
+      end
       local st = p:stats().toxics.latency_downstream
       assert.are.equal(1, st.links)
       assert.are.equal(100, st.chunks)

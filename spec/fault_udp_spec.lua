@@ -5,6 +5,7 @@ local S = require "support"
 -- A UDP echo server, or a sink that keeps what arrives in order.
 local function udp_server(sink)
   local pc = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+  pc:set_read_buffer(4 << 20)
   local got = {}
   nh.spawn(function()
     while true do
@@ -37,13 +38,27 @@ local function wait_for(cond, limit)
   return true
 end
 
--- Send n datagrams (payload(i)) in paced batches, so that no socket buffer
--- drops any: only the toxics decide.
-local function pump(p, c, n, payload)
+-- What the toxics have let through so far: sent - dropped + duplicated, less
+-- one for each reorder toxic (it may hold one back).
+local function let_through(p)
+  local s = p:stats()
+  local n = s.datagrams_upstream
+  for name, t in pairs(s.toxics) do
+    n = n - t.dropped + t.duplicated
+    if p:toxic(name).type == "reorder" then n = n - 1 end
+  end
+  return n
+end
+
+-- Send n datagrams (payload(i)) in paced batches, each batch through the
+-- proxy and into the sink before the next, so that no socket buffer drops
+-- any (a slow sink, as under the sanitizers, included): only the toxics decide.
+local function pump(p, c, n, payload, got)
   for i = 1, n do
     assert(c:write(payload(i)))
     if i % 100 == 0 or i == n then
       assert(wait_for(function() return p:stats().datagrams_upstream >= i end))
+      if got then assert(wait_for(function() return #got >= let_through(p) end)) end
     end
   end
 end
@@ -94,7 +109,7 @@ describe("fault.proxy (UDP)", function()
       local p <close>, got = proxied(true, { seed = 3 })
       p:add{ type = "loss", stream = "upstream", attributes = { probability = 0.25 } }
       local c <close> = client(p)
-      pump(p, c, 20000, seq)
+      pump(p, c, 20000, seq, got)
       settle(p, got, "loss_upstream")
       local ok, msg = within(#got, 20000, 0.75)
       assert.is_true(ok, msg)
@@ -116,7 +131,7 @@ describe("fault.proxy (UDP)", function()
         p:add{ type = "loss", stream = "upstream", attributes = { probability = 0.3, correlation = corr } }
         local c <close> = client(p)
         local n = 10000
-        pump(p, c, n, seq)
+        pump(p, c, n, seq, got)
         settle(p, got, "loss_upstream")
         local kept = {}
         for _, d in ipairs(got) do kept[tonumber(d)] = true end
@@ -140,7 +155,7 @@ describe("fault.proxy (UDP)", function()
       local p <close>, got = proxied(true)
       p:add{ type = "duplicate", stream = "upstream", attributes = { probability = 0.1 } }
       local c <close> = client(p)
-      pump(p, c, 20000, seq)
+      pump(p, c, 20000, seq, got)
       settle(p, got, "duplicate_upstream")
       local dups = #got - 20000
       assert.are.equal(dups, p:stats().toxics.duplicate_upstream.duplicated)
@@ -154,7 +169,7 @@ describe("fault.proxy (UDP)", function()
       local p <close>, got = proxied(true)
       p:add{ type = "reorder", stream = "upstream", attributes = { probability = 0.1, gap = 2, delay = 100 } }
       local c <close> = client(p)
-      pump(p, c, 20000, seq)
+      pump(p, c, 20000, seq, got)
       settle(p, got, "reorder_upstream")
       local seen, late = {}, 0
       for pos, d in ipairs(got) do
@@ -176,7 +191,7 @@ describe("fault.proxy (UDP)", function()
       local p <close>, got = proxied(true)
       p:add{ type = "corrupt", stream = "upstream", attributes = { probability = 0.1 } }
       local c <close> = client(p)
-      pump(p, c, 20000, function() return payload end)
+      pump(p, c, 20000, function() return payload end, got)
       settle(p, got, "corrupt_upstream")
       local bad = 0
       for _, d in ipairs(got) do
@@ -205,7 +220,7 @@ describe("fault.proxy (UDP)", function()
         p:add{ type = "reorder", stream = "upstream", attributes = { probability = 0.1, gap = 1, delay = 200 } }
         p:add{ type = "corrupt", stream = "upstream", attributes = { probability = 0.05 } }
         local c <close> = client(p)
-        pump(p, c, 3000, seq)
+        pump(p, c, 3000, seq, got)
         local function expected()
           local s = p:stats()
           return s.datagrams_upstream - s.toxics.loss_upstream.dropped + s.toxics.duplicate_upstream.duplicated
@@ -226,7 +241,7 @@ describe("fault.proxy (UDP)", function()
         if extra then p:add{ type = "duplicate", name = "dup", stream = "upstream", attributes = { probability = 0.5 } } end
         p:add{ type = "loss", name = "loss", stream = "upstream", attributes = { probability = 0.3 } }
         local c <close> = client(p)
-        pump(p, c, 1000, seq)
+        pump(p, c, 1000, seq, got)
         settle(p, got, extra and nil or "loss")
         local kept = {}
         for _, d in ipairs(got) do kept[d] = true end
@@ -243,7 +258,7 @@ describe("fault.proxy (UDP)", function()
         p:add{ type = "loss", name = "loss", stream = "upstream", attributes = { probability = 0.3 } }
         p:add{ type = "duplicate", name = "dup", stream = "upstream", attributes = { probability = 0.5 } }
         local c <close> = client(p)
-        pump(p, c, 1000, seq)
+        pump(p, c, 1000, seq, got)
         local function expected()
           local s = p:stats()
           return s.datagrams_upstream - s.toxics.loss.dropped + s.toxics.dup.duplicated

@@ -48,6 +48,7 @@ local UDP = {
 M.toxic_types = { tcp = TCP, udp = UDP }
 
 local registry = setmetatable({}, { __mode = "v" })   -- name -> proxy, for reset()
+local unnamed = 0
 
 local Proxy = {}
 Proxy.__index = Proxy
@@ -132,7 +133,8 @@ function M.proxy(opts)
   local seed = opts.seed
   if seed == nil then seed = math.random(0, 2^31) end
   if math.type(seed) ~= "integer" then argerror("seed", "must be an integer") end
-  local name = opts.name or ("proxy_" .. tostring(seed) .. "_" .. tostring(listen))
+  unnamed = unnamed + 1
+  local name = opts.name or ("proxy_" .. unnamed)
   if type(name) ~= "string" then argerror("name", "must be a string") end
   local up, err = net.resolve(protocol, opts.upstream)
   if not up then return nil, err end
