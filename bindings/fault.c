@@ -161,6 +161,14 @@ static int l_stats(lua_State *L)
     set_count(L, lp->p->stream ? "reads_downstream" : "datagrams_downstream",
               s->chunks[NH_DOWNSTREAM]);
     set_count(L, "refused", s->refused);
+    /* How late pieces that waited for their time left (seconds). */
+    set_count(L, "timed", s->late.n);
+    lua_pushnumber(L, s->late.n ? nh_histogram_percentile(&s->late, 50) : 0);
+    lua_setfield(L, -2, "late_p50");
+    lua_pushnumber(L, s->late.n ? nh_histogram_percentile(&s->late, 99) : 0);
+    lua_setfield(L, -2, "late_p99");
+    lua_pushnumber(L, s->late.n ? s->late.hi : 0);
+    lua_setfield(L, -2, "late_max");
     if (!lp->p->stream) {
         set_count(L, "dropped", s->dropped);
         set_count(L, "send_errors", s->send_errors);

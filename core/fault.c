@@ -43,8 +43,10 @@ nh_fproxy *nh_fproxy_new(int net, const nh_addr *listen, const nh_addr *upstream
     p->idle_timeout = 60;
     p->max_flows = 4096;
     p->enabled = 1;
+    nh_histogram_init(&p->st.late);
     *sys = NULL;
     if (nh_ptimer_use() < 0) {
+        nh_histogram_free(&p->st.late);
         free(p);
         return NULL;
     }
@@ -52,6 +54,7 @@ nh_fproxy *nh_fproxy_new(int net, const nh_addr *listen, const nh_addr *upstream
         start(p, sys) < 0) {
         int e = errno;
         nh_ptimer_release();
+        nh_histogram_free(&p->st.late);
         free(p);
         errno = e;
         return NULL;
@@ -81,6 +84,7 @@ void nh_fproxy_free(nh_fproxy *p)
         nh_toxic_release(t);
     }
     free(p->table);
+    nh_histogram_free(&p->st.late);
     nh_ptimer_drop(&p->timer);
     nh_ptimer_release();
     free(p);

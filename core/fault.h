@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "histogram.h"
 #include "ptimer.h"
 #include "toxic.h"
 #include "wait.h"
@@ -40,6 +41,8 @@ typedef struct nh_fault_stats {
     uint64_t refused;       /* TCP: upstream refused or failed; UDP: flows over the limit */
     uint64_t dropped;       /* UDP: datagrams dropped while down or with a full queue */
     uint64_t send_errors;   /* UDP: sends the kernel refused */
+    nh_histogram late;      /* how late pieces that waited for their time left:
+                             * the timers' precision, as users feel it */
 } nh_fault_stats;
 
 typedef struct nh_fproxy {
@@ -82,6 +85,13 @@ int nh_fproxy_add(nh_fproxy *p, const char *name, int type, int stream, double t
 int nh_fproxy_update(nh_fproxy *p, const char *name, double toxicity, const double a[4]);
 int nh_fproxy_remove(nh_fproxy *p, const char *name);
 nh_toxic *nh_fproxy_toxic(nh_fproxy *p, const char *name);
+
+/* A piece that waited for its time leaves now: count how late. */
+static inline void nh_fault_left(nh_fproxy *p, const nh_piece *piece, double now)
+{
+    if (piece->timed)
+        nh_histogram_record(&p->st.late, now - piece->at);
+}
 
 /* ---- the transports: fault.c calls them, never the other way ---- */
 

@@ -138,6 +138,8 @@ static int flush(tlink *l)
     while (!blocked && (p = l->q.head) && p->at <= now) {
         switch (p->kind) {
         case NH_PIECE_DATA: {
+            if (p->off == 0)
+                nh_fault_left(c->p, p, now);
             ssize_t m = send(dst_fd(l), p->data + p->off, p->len - p->off, MSG_NOSIGNAL);
             if (m < 0) {
                 if (errno == EINTR)
@@ -194,8 +196,10 @@ static int flush(tlink *l)
 static void enqueue(tlink *l, nh_plist *pieces)
 {
     nh_piece *p;
+    double now = nh_now();
     while ((p = pieces->head)) {
         pieces->head = p->next;
+        p->timed = p->at > now;
         if (l->q.tail && p->at < l->q.tail->at)
             p->at = l->q.tail->at;
         if (p->kind == NH_PIECE_DATA)

@@ -152,6 +152,7 @@ static void send_one(ulink *l, const char *data, size_t len)
 
 static void queue_insert(ulink *l, nh_piece *p)
 {
+    p->timed = p->at > nh_now();
     if (l->n >= NH_FAULT_QUEUE_MAX) {
         l->f->p->st.dropped++;
         free(p);
@@ -184,6 +185,7 @@ static void ulink_flush(ulink *l)
         if (!l->q.head)
             l->q.tail = NULL;
         l->n--;
+        nh_fault_left(l->f->p, p, now);
         send_one(l, p->data, p->len);
         free(p);
     }

@@ -16,6 +16,7 @@ nh_piece *nh_piece_new(const char *data, size_t len, int kind, double at)
     p->len = (uint32_t)len;
     p->off = 0;
     p->kind = (unsigned char)kind;
+    p->timed = 0;
     if (len)
         memcpy(p->data, data, len);
     return p;

@@ -82,6 +82,7 @@ typedef struct nh_piece {
     double at;             /* when it may leave */
     uint32_t len, off;     /* off: bytes already sent */
     unsigned char kind;
+    unsigned char timed;   /* it had to wait for its time (the link measures how late it left) */
     char data[];
 } nh_piece;
 

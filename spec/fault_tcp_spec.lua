@@ -104,7 +104,10 @@ describe("fault.proxy (TCP)", function()
       else
         assert.is_true(rtts[99] <= 51, figures)
       end
-      local st = p:stats().toxics.latency_downstream
+      local s = p:stats()
+      assert.are.equal(100, s.timed)   -- every echo waited for its time
+      assert.is_true(s.late_p50 >= 0 and s.late_p99 < 0.003, "late by " .. s.late_p99 .. " s at p99")
+      local st = s.toxics.latency_downstream
       assert.are.equal(1, st.links)
       assert.are.equal(100, st.chunks)
       assert.are.equal(100, st.delayed)
@@ -445,7 +448,47 @@ s.close()]]):format(p:listen_addr().port))), 10)
     assert.are.equal(before, S.open_fds())
   end)
 
+  it("holds at most 4 MiB per link for a reader that does not read", function()
+    S.run(function()
+      local written = 0
+      local done = false
+      local p <close>, ln = proxied(function(c)
+        local block = string.rep("z", 65536)
+        while written < 64 << 20 do
+          if not c:write(block, 1) then break end   -- blocks once every buffer is full
+          written = written + #block
+        end
+        done = true
+      end)
+      p:add{ type = "latency", attributes = { latency = 10 } }
+      local c <close> = dial(p)
+      local deadline = nh.now() + 10
+      while not done and nh.now() < deadline do nh.sleep(0.05) end
+      assert.is_true(done)
+      -- the proxy's 4 MiB plus the kernel's buffers on both sockets
+      assert.is_true(written < 24 << 20, (written >> 20) .. " MiB went in")
+      assert.are.equal(1, p:stats().active)
+    end, 20)
+  end)
+
+  it("fault.reset() takes every toxic away and brings every proxy up", function()
+    S.run(function()
+      local a <close>, la = proxied()
+      local b <close>, lb = proxied()
+      a:add{ type = "latency", attributes = { latency = 100 } }
+      b:add{ type = "timeout" }
+      assert.is_true(b:set_enabled(false))
+      fault.reset()
+      assert.are.same({}, a:toxics())
+      assert.are.same({}, b:toxics())
+      assert.is_true(b:enabled())
+      local c <close> = dial(b)
+      assert.is_true(round_trip(c) < 50)
+    end)
+  end)
+
   it("is closed by <close> and by the garbage collector", function()
+    S.full_gc()
     local before = S.open_fds()
     do
       local p <close> = assert(fault.proxy{ upstream = "127.0.0.1:9" })
