@@ -51,6 +51,23 @@ static struct mmsghdr msgs[BATCH];
 static struct iovec iovs[BATCH];
 static nh_addr froms[BATCH];
 
+/* Make the batch ready for recvmmsg: every buffer whole, and with
+ * senders: where each datagram's sender goes. */
+static void receive_batch(int senders)
+{
+    for (int i = 0; i < BATCH; i++) {
+        iovs[i].iov_base = bufs[i];
+        iovs[i].iov_len = DGRAM_MAX;
+        memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
+        msgs[i].msg_hdr.msg_iov = &iovs[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        if (senders) {
+            msgs[i].msg_hdr.msg_name = &froms[i].u;
+            msgs[i].msg_hdr.msg_namelen = sizeof froms[i].u;
+        }
+    }
+}
+
 /* ---- flows by client address ---- */
 
 static uint32_t addr_hash(const nh_addr *a)
@@ -244,13 +261,7 @@ static void on_reply(struct ev_loop *loop, ev_io *w, int revents)
     nh_fproxy *p = f->p;
     (void)loop;
     (void)revents;
-    for (int i = 0; i < BATCH; i++) {
-        iovs[i].iov_base = bufs[i];
-        iovs[i].iov_len = DGRAM_MAX;
-        memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
-        msgs[i].msg_hdr.msg_iov = &iovs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-    }
+    receive_batch(0);
     int n = recvmmsg(f->ufd, msgs, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0) {
         if (n < 0 && !nh_again(errno) && errno != EINTR)
@@ -331,15 +342,7 @@ static void on_datagrams(struct ev_loop *loop, ev_io *w, int revents)
     nh_fproxy *p = (nh_fproxy *)((char *)w - offsetof(nh_fproxy, io));
     (void)loop;
     (void)revents;
-    for (int i = 0; i < BATCH; i++) {
-        iovs[i].iov_base = bufs[i];
-        iovs[i].iov_len = DGRAM_MAX;
-        memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
-        msgs[i].msg_hdr.msg_iov = &iovs[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        msgs[i].msg_hdr.msg_name = &froms[i].u;
-        msgs[i].msg_hdr.msg_namelen = sizeof froms[i].u;
-    }
+    receive_batch(1);
     int n = recvmmsg(p->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0)
         return;
