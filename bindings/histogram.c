@@ -33,9 +33,20 @@ static int l_record(lua_State *L)
     if (!isnum || lua_type(L, 2) != LUA_TNUMBER || s != s)
         return luaL_argerror(L, 2, lua_pushfstring(L, "number of seconds expected, got %s",
                                                    luaL_tolstring(L, 2, NULL)));
+    if (s < 0)   /* a clock read the wrong way round: say so, do not count it as 0 */
+        return luaL_argerror(L, 2, lua_pushfstring(L, "a latency cannot be negative (got %f)", s));
     if (nh_histogram_record(h, s) < 0)
         return luaL_error(L, "not enough memory");
     return 0;
+}
+
+/* An empty histogram has no percentiles, minimum, maximum or mean: nil. */
+static int empty(lua_State *L, const nh_histogram *h)
+{
+    if (h->n > 0)
+        return 0;
+    lua_pushnil(L);
+    return 1;
 }
 
 /* h:percentile(p) -> seconds, 0 < p <= 100 */
@@ -47,6 +58,8 @@ static int l_percentile(lua_State *L)
     if (!isnum || lua_type(L, 2) != LUA_TNUMBER || !(p > 0 && p <= 100))
         return luaL_argerror(L, 2, lua_pushfstring(L, "number in (0, 100] expected, got %s",
                                                    luaL_tolstring(L, 2, NULL)));
+    if (empty(L, h))
+        return 1;
     lua_pushnumber(L, nh_histogram_percentile(h, p));
     return 1;
 }
@@ -60,20 +73,43 @@ static int l_count(lua_State *L)
 static int l_min(lua_State *L)
 {
     nh_histogram *h = check_hist(L);
-    lua_pushnumber(L, h->n > 0 ? h->lo : 0);
+    if (!empty(L, h))
+        lua_pushnumber(L, h->lo);
     return 1;
 }
 
 static int l_max(lua_State *L)
 {
-    lua_pushnumber(L, check_hist(L)->hi);
+    nh_histogram *h = check_hist(L);
+    if (!empty(L, h))
+        lua_pushnumber(L, h->hi);
     return 1;
 }
 
 static int l_mean(lua_State *L)
 {
     nh_histogram *h = check_hist(L);
-    lua_pushnumber(L, h->n > 0 ? h->sum / (double)h->n : 0);
+    if (!empty(L, h))
+        lua_pushnumber(L, h->sum / (double)h->n);
+    return 1;
+}
+
+/* h:reset() -> h, empty again (keeping its memory) */
+static int l_reset(lua_State *L)
+{
+    nh_histogram_reset(check_hist(L));
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* h:merge(other) -> h, holding other's values too (exactly) */
+static int l_merge(lua_State *L)
+{
+    nh_histogram *h = check_hist(L);
+    nh_histogram *other = luaL_checkudata(L, 2, NH_HISTOGRAM);
+    if (nh_histogram_merge(h, other) < 0)
+        return luaL_error(L, "not enough memory");
+    lua_settop(L, 1);
     return 1;
 }
 
@@ -102,7 +138,8 @@ void nh_histogram_open(lua_State *L)
     static const luaL_Reg methods[] = {
         {"record", l_record},   {"percentile", l_percentile}, {"count", l_count},
         {"min", l_min},         {"max", l_max},               {"mean", l_mean},
-        {"buckets", l_buckets}, {NULL, NULL},
+        {"buckets", l_buckets}, {"reset", l_reset},           {"merge", l_merge},
+        {NULL, NULL},
     };
     static const luaL_Reg meta[] = {
         {"__gc", l_gc}, {"__tostring", l_tostring}, {NULL, NULL},

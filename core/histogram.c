@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MAX_US ((UINT64_C(1) << 62) - 1)   /* beyond any real latency */
 
@@ -50,6 +51,40 @@ int nh_histogram_record(nh_histogram *h, double seconds)
         h->lo = seconds;
     if (seconds > h->hi)
         h->hi = seconds;
+    return 0;
+}
+
+void nh_histogram_reset(nh_histogram *h)
+{
+    memset(h->exact, 0, sizeof h->exact);
+    for (int i = 0; i < NH_HIST_OCTAVES; i++)
+        if (h->octave[i])
+            memset(h->octave[i], 0, NH_HIST_STEPS * sizeof *h->octave[i]);
+    h->n = 0;
+    h->sum = 0;
+    h->lo = INFINITY;
+    h->hi = 0;
+}
+
+int nh_histogram_merge(nh_histogram *dst, const nh_histogram *src)
+{
+    /* Make every block first, so a failure leaves dst as it was. */
+    for (int i = 0; i < NH_HIST_OCTAVES; i++)
+        if (src->octave[i] && !dst->octave[i] &&
+            !(dst->octave[i] = calloc(NH_HIST_STEPS, sizeof *dst->octave[i])))
+            return -1;
+    for (int b = 0; b < NH_HIST_EXACT; b++)
+        dst->exact[b] += src->exact[b];
+    for (int i = 0; i < NH_HIST_OCTAVES; i++)
+        if (src->octave[i])
+            for (int j = 0; j < NH_HIST_STEPS; j++)
+                dst->octave[i][j] += src->octave[i][j];
+    if (src->n) {
+        dst->lo = fmin(dst->lo, src->lo);
+        dst->hi = fmax(dst->hi, src->hi);
+    }
+    dst->n += src->n;
+    dst->sum += src->sum;
     return 0;
 }
 

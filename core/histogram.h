@@ -32,6 +32,14 @@ void nh_histogram_free(nh_histogram *h);
  * with nothing recorded when a new block cannot be allocated. */
 int nh_histogram_record(nh_histogram *h, double seconds);
 
+/* Empty it again, keeping the blocks it has (a reused histogram does not
+ * allocate again for the values it saw). */
+void nh_histogram_reset(nh_histogram *h);
+
+/* Add every value of src to dst, exactly: afterwards dst answers as if it had
+ * recorded them itself. -1 (dst unchanged) without memory for a block. */
+int nh_histogram_merge(nh_histogram *dst, const nh_histogram *src);
+
 /* The latency that p percent of the recorded ones do not exceed, 0 < p <= 100:
  * the highest value of its bucket, never above the largest recorded. */
 double nh_histogram_percentile(const nh_histogram *h, double p);

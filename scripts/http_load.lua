@@ -139,10 +139,14 @@ local function ms(s)
   return string.format("%.2fus", s * 1e6)
 end
 
-local function pct(p) return latency:percentile(p) end
-print("  Latency Distribution")
-for _, p in ipairs({ 50, 75, 90, 99 }) do
-  print(string.format("  %3d%%  %8s", p, ms(pct(p))))
+local function pct(p) return latency:percentile(p) or 0 end
+if latency:count() > 0 then
+  print("  Latency Distribution")
+  for _, p in ipairs({ 50, 75, 90, 99 }) do
+    print(string.format("  %3d%%  %8s", p, ms(pct(p))))
+  end
+else
+  print("  no responses: no latency to report")
 end
 print(string.format("  %d requests in %.2fs, %.2fMB read", count, elapsed, bytes / 1048576))
 if errors > 0 then print(string.format("  Errors: %d (first: %s)", errors, first_error)) end

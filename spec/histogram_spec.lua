@@ -45,19 +45,38 @@ describe("latency histogram", function()
     assert.are.equal(buckets, h:buckets())
   end)
 
-  it("takes zero, negative and absurd values, and refuses what is not a latency", function()
+  it("takes zero and absurd values, and refuses what is not a latency", function()
     local h = histogram.new()
-    assert.are.equal(0, h:percentile(50)) -- empty
+    assert.are.same({}, { h:percentile(50), h:min(), h:max(), h:mean() })   -- empty: nil, not 0
     h:record(0)
-    h:record(-1)
     h:record(1e30)
-    assert.are.equal(3, h:count())
+    assert.are.equal(2, h:count())
     assert.are.equal(0, h:percentile(50))
     assert.are.equal(1e30, h:percentile(100))
     assert.has_error(function() h:record("fast") end,
       "bad argument #1 to 'record' (number of seconds expected, got fast)")
+    assert.has_error(function() h:record(-1) end,
+      "bad argument #1 to 'record' (a latency cannot be negative (got -1.0))")
     assert.has_error(function() h:record(0 / 0) end)
     assert.has_error(function() h:percentile(0) end)
     assert.has_error(function() h:percentile(101) end)
+    assert.are.equal(2, h:count())
+  end)
+
+  it("merges exactly and resets", function()
+    local all, a, b = histogram.new(), histogram.new(), histogram.new()
+    for i = 1, 30000 do
+      local v = (i * 7919 % 100000) * 2e-5
+      all:record(v)
+      ;(i % 2 == 0 and a or b):record(v)
+    end
+    assert.are.equal(a, a:merge(b))
+    assert.are.same({ all:count(), all:min(), all:max() }, { a:count(), a:min(), a:max() })
+    assert.is_true(math.abs(all:mean() - a:mean()) < 1e-9)
+    for p = 1, 100 do assert.are.equal(all:percentile(p), a:percentile(p)) end
+    assert.has_error(function() a:merge({}) end)
+    assert.are.equal(a, a:reset())
+    assert.are.equal(0, a:count())
+    assert.is_nil(a:percentile(99))
   end)
 end)

@@ -10,6 +10,8 @@
 --   h:record(seconds)                      -- one latency, in seconds
 --   h:percentile(99), h:count(), h:min(), h:max(), h:mean()   -- seconds
 --   h:buckets()                            -- counters held (8 bytes each)
+--   h:merge(other), h:reset()              -- exact merge; empty again
+-- An empty histogram answers nil (no percentile, min, max or mean).
 local net = require "netharness"
 
 return { new = net.new_histogram }

@@ -30,8 +30,41 @@ static void test_large_values(void)
     nh_histogram_free(&h);
 }
 
+/* Merging is exact: two halves merged answer as one histogram of all. */
+static void test_merge_and_reset(void)
+{
+    nh_histogram all, a, b;
+    nh_histogram_init(&all);
+    nh_histogram_init(&a);
+    nh_histogram_init(&b);
+    for (int i = 0; i < 20000; i++) {
+        double v = (i * 7919 % 100000) * 3e-5;   /* 0 .. 3 s, spread over many blocks */
+        nh_histogram_record(&all, v);
+        nh_histogram_record(i % 3 ? &a : &b, v);
+    }
+    CHECK(nh_histogram_merge(&a, &b) == 0);
+    int same = a.n == all.n && a.lo == all.lo && a.hi == all.hi && fabs(a.sum - all.sum) < 1e-6;
+    for (double p = 0.5; p <= 100; p += 0.5)
+        same &= nh_histogram_percentile(&a, p) == nh_histogram_percentile(&all, p);
+    CHECK(same);
+    nh_histogram empty;
+    nh_histogram_init(&empty);
+    CHECK(nh_histogram_merge(&a, &empty) == 0 && a.n == all.n && a.lo == all.lo);
+    size_t buckets = nh_histogram_buckets(&a);
+    nh_histogram_reset(&a);
+    CHECK(a.n == 0 && a.hi == 0 && nh_histogram_percentile(&a, 50) == 0);
+    CHECK(nh_histogram_buckets(&a) == buckets);   /* its blocks are kept */
+    nh_histogram_record(&a, 0.002);
+    CHECK(a.n == 1 && a.lo == 0.002 && a.hi == 0.002);
+    nh_histogram_free(&all);
+    nh_histogram_free(&a);
+    nh_histogram_free(&b);
+    nh_histogram_free(&empty);
+}
+
 void histogram_tests(void)
 {
     run(test_percentiles);
     run(test_large_values);
+    run(test_merge_and_reset);
 }
