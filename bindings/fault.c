@@ -124,6 +124,12 @@ static void set_count(lua_State *L, const char *k, uint64_t v)
     lua_setfield(L, -2, k);
 }
 
+static void set_seconds(lua_State *L, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
 /* toxic_stats(name) -> table | nil */
 static int l_toxic_stats(lua_State *L)
 {
@@ -163,12 +169,9 @@ static int l_stats(lua_State *L)
     set_count(L, "refused", s->refused);
     /* How late pieces that waited for their time left (seconds). */
     set_count(L, "timed", s->late.n);
-    lua_pushnumber(L, s->late.n ? nh_histogram_percentile(&s->late, 50) : 0);
-    lua_setfield(L, -2, "late_p50");
-    lua_pushnumber(L, s->late.n ? nh_histogram_percentile(&s->late, 99) : 0);
-    lua_setfield(L, -2, "late_p99");
-    lua_pushnumber(L, s->late.n ? s->late.hi : 0);
-    lua_setfield(L, -2, "late_max");
+    set_seconds(L, "late_p50", s->late.n ? nh_histogram_percentile(&s->late, 50) : 0);
+    set_seconds(L, "late_p99", s->late.n ? nh_histogram_percentile(&s->late, 99) : 0);
+    set_seconds(L, "late_max", s->late.hi);
     if (!lp->p->stream) {
         set_count(L, "dropped", s->dropped);
         set_count(L, "send_errors", s->send_errors);
