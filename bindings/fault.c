@@ -171,7 +171,7 @@ static int l_stats(lua_State *L)
     set_count(L, "timed", s->late.n);
     set_seconds(L, "late_p50", s->late.n ? nh_histogram_percentile(&s->late, 50) : 0);
     set_seconds(L, "late_p99", s->late.n ? nh_histogram_percentile(&s->late, 99) : 0);
-    set_seconds(L, "late_max", s->late.hi);
+    set_seconds(L, "late_max", (double)s->late.hi / 1e6);
     if (!lp->p->stream) {
         set_count(L, "dropped", s->dropped);
         set_count(L, "send_errors", s->send_errors);

@@ -4,8 +4,10 @@
  * (the Lua version it replaces cost a load generator 600 cycles a request).
  */
 #include <math.h>
+#include <stdlib.h>
 
 #include "nh.h"
+#include "../core/hdr_codec.h"
 #include "../core/histogram.h"
 
 #define NH_HISTOGRAM "netharness.Histogram"
@@ -21,6 +23,38 @@ static int l_new(lua_State *L)
     nh_histogram *h = lua_newuserdatauv(L, sizeof *h, 0);
     nh_histogram_init(h);
     luaL_setmetatable(L, NH_HISTOGRAM);
+    return 1;
+}
+
+/* import(text [, max_seconds]) -> a Histogram, or nil, message: HdrHistogram's
+ * base64 V2 compressed form, as a .hlog line holds it. */
+static int l_import(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    double max = luaL_optnumber(L, 2, 0);
+    luaL_argcheck(L, max >= 0 && max == max, 2, "a maximum in seconds expected");
+    l_new(L);
+    nh_histogram *h = lua_touserdata(L, -1);
+    const char *why;
+    double max_us = floor(max * 1e6 + 0.5);
+    if (nh_hdr_decode(h, text, len, max_us < (double)NH_HIST_MAX_US ? (uint64_t)max_us : 0, &why) < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "histogram import: %s", why);
+        return 2;
+    }
+    return 1;
+}
+
+/* h:export() -> HdrHistogram's base64 V2 compressed form */
+static int l_export(lua_State *L)
+{
+    char *text;
+    size_t len;
+    if (nh_hdr_encode(check_hist(L), &text, &len) < 0)
+        return luaL_error(L, "not enough memory");
+    lua_pushlstring(L, text, len);
+    free(text);
     return 1;
 }
 
@@ -74,7 +108,7 @@ static int l_min(lua_State *L)
 {
     nh_histogram *h = check_hist(L);
     if (!empty(L, h))
-        lua_pushnumber(L, h->lo);
+        lua_pushnumber(L, (double)h->lo / 1e6);
     return 1;
 }
 
@@ -82,7 +116,7 @@ static int l_max(lua_State *L)
 {
     nh_histogram *h = check_hist(L);
     if (!empty(L, h))
-        lua_pushnumber(L, h->hi);
+        lua_pushnumber(L, (double)h->hi / 1e6);
     return 1;
 }
 
@@ -90,7 +124,7 @@ static int l_mean(lua_State *L)
 {
     nh_histogram *h = check_hist(L);
     if (!empty(L, h))
-        lua_pushnumber(L, h->sum / (double)h->n);
+        lua_pushnumber(L, h->sum / (double)h->n / 1e6);
     return 1;
 }
 
@@ -139,6 +173,7 @@ void nh_histogram_open(lua_State *L)
         {"record", l_record},   {"percentile", l_percentile}, {"count", l_count},
         {"min", l_min},         {"max", l_max},               {"mean", l_mean},
         {"buckets", l_buckets}, {"reset", l_reset},           {"merge", l_merge},
+        {"export", l_export},
         {NULL, NULL},
     };
     static const luaL_Reg meta[] = {
@@ -151,4 +186,6 @@ void nh_histogram_open(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, l_new);
     lua_setfield(L, -2, "new_histogram");
+    lua_pushcfunction(L, l_import);
+    lua_setfield(L, -2, "import_histogram");
 }

@@ -4,18 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_US ((UINT64_C(1) << 62) - 1)   /* beyond any real latency */
-
 void nh_histogram_init(nh_histogram *h)
 {
-    h->n = 0;
-    h->sum = 0;
-    h->lo = INFINITY;
-    h->hi = 0;
-    for (int i = 0; i < NH_HIST_EXACT; i++)
-        h->exact[i] = 0;
-    for (int i = 0; i < NH_HIST_OCTAVES; i++)
-        h->octave[i] = NULL;
+    memset(h, 0, sizeof *h);
+    h->lo = UINT64_MAX;
 }
 
 void nh_histogram_free(nh_histogram *h)
@@ -26,32 +18,75 @@ void nh_histogram_free(nh_histogram *h)
     }
 }
 
-/* A value of b significant bits >= 11 is kept to its top 10 (512..1023):
- * doubling b - 11, step v - 512. */
+/* HdrHistogram's index: a value below 2048 is its own index; one of b >= 12
+ * significant bits keeps its top 11 (1024..2047), in doubling k = b - 11, at
+ * index k * 1024 + (us >> k). */
+size_t nh_histogram_index(uint64_t us)
+{
+    if (us < NH_HIST_EXACT)
+        return (size_t)us;
+    int k = 64 - __builtin_clzll(us) - 11;
+    return (size_t)k * NH_HIST_STEPS + (size_t)(us >> k);
+}
+
+static int octave_of(size_t i)
+{
+    return (int)(i / NH_HIST_STEPS) - 1;   /* 1 for the first doubling above */
+}
+
+uint64_t nh_histogram_lowest(size_t i)
+{
+    if (i < NH_HIST_EXACT)
+        return i;
+    int k = octave_of(i);
+    return (uint64_t)(i - (size_t)k * NH_HIST_STEPS) << k;
+}
+
+uint64_t nh_histogram_highest(size_t i)
+{
+    if (i < NH_HIST_EXACT)
+        return i;
+    return nh_histogram_lowest(i) + (UINT64_C(1) << octave_of(i)) - 1;
+}
+
+static uint64_t *slot(nh_histogram *h, size_t i, int make)
+{
+    if (i < NH_HIST_EXACT)
+        return &h->exact[i];
+    uint64_t **block = &h->octave[octave_of(i) - 1];
+    if (!*block && (!make || !(*block = calloc(NH_HIST_STEPS, sizeof **block))))
+        return NULL;
+    return &(*block)[i % NH_HIST_STEPS];
+}
+
+uint64_t nh_histogram_count_at(const nh_histogram *h, size_t i)
+{
+    uint64_t *s = slot((nh_histogram *)h, i, 0);
+    return s ? *s : 0;
+}
+
+int nh_histogram_record_us(nh_histogram *h, uint64_t us, uint64_t count)
+{
+    if (us > NH_HIST_MAX_US)
+        us = NH_HIST_MAX_US;
+    uint64_t *s = slot(h, nh_histogram_index(us), 1);
+    if (!s)
+        return -1;
+    *s += count;
+    h->n += count;
+    h->sum += (double)us * (double)count;
+    if (us < h->lo)
+        h->lo = us;
+    if (us > h->hi)
+        h->hi = us;
+    return 0;
+}
+
 int nh_histogram_record(nh_histogram *h, double seconds)
 {
-    if (seconds < 0)
-        seconds = 0;
-    double us_f = floor(seconds * 1e6 + 0.5);
-    uint64_t us = us_f >= (double)MAX_US ? MAX_US : (uint64_t)us_f;
-    uint64_t *slot;
-    if (us < NH_HIST_EXACT) {
-        slot = &h->exact[us];
-    } else {
-        int shift = 64 - __builtin_clzll(us) - 10;
-        uint64_t **block = &h->octave[shift - 1];
-        if (!*block && !(*block = calloc(NH_HIST_STEPS, sizeof **block)))
-            return -1;
-        slot = &(*block)[(us >> shift) - NH_HIST_STEPS];
-    }
-    (*slot)++;
-    h->n++;
-    h->sum += seconds;
-    if (seconds < h->lo)
-        h->lo = seconds;
-    if (seconds > h->hi)
-        h->hi = seconds;
-    return 0;
+    double us = floor(seconds * 1e6 + 0.5);
+    return nh_histogram_record_us(h, us <= 0 ? 0 : us >= (double)NH_HIST_MAX_US ? NH_HIST_MAX_US
+                                                                                 : (uint64_t)us, 1);
 }
 
 void nh_histogram_reset(nh_histogram *h)
@@ -60,10 +95,9 @@ void nh_histogram_reset(nh_histogram *h)
     for (int i = 0; i < NH_HIST_OCTAVES; i++)
         if (h->octave[i])
             memset(h->octave[i], 0, NH_HIST_STEPS * sizeof *h->octave[i]);
-    h->n = 0;
+    h->n = h->hi = 0;
     h->sum = 0;
-    h->lo = INFINITY;
-    h->hi = 0;
+    h->lo = UINT64_MAX;
 }
 
 int nh_histogram_merge(nh_histogram *dst, const nh_histogram *src)
@@ -80,12 +114,17 @@ int nh_histogram_merge(nh_histogram *dst, const nh_histogram *src)
             for (int j = 0; j < NH_HIST_STEPS; j++)
                 dst->octave[i][j] += src->octave[i][j];
     if (src->n) {
-        dst->lo = fmin(dst->lo, src->lo);
-        dst->hi = fmax(dst->hi, src->hi);
+        dst->lo = src->lo < dst->lo ? src->lo : dst->lo;
+        dst->hi = src->hi > dst->hi ? src->hi : dst->hi;
     }
     dst->n += src->n;
     dst->sum += src->sum;
     return 0;
+}
+
+size_t nh_histogram_limit(const nh_histogram *h)
+{
+    return h->n ? nh_histogram_index(h->hi) + 1 : 0;
 }
 
 double nh_histogram_percentile(const nh_histogram *h, double p)
@@ -94,26 +133,19 @@ double nh_histogram_percentile(const nh_histogram *h, double p)
         return 0;
     double rank = ceil((double)h->n * p / 100);
     uint64_t seen = 0;
-    for (int b = 0; b < NH_HIST_EXACT; b++) {
-        seen += h->exact[b];
-        if ((double)seen >= rank)
-            return seen == h->n ? h->hi : fmin(b / 1e6, h->hi);
-    }
-    for (int i = 0; i < NH_HIST_OCTAVES; i++) {
-        const uint64_t *block = h->octave[i];
-        if (!block)
+    size_t limit = nh_histogram_limit(h);
+    for (size_t i = 0; i < limit; i++) {
+        if (i >= NH_HIST_EXACT && i % NH_HIST_STEPS == 0 && !h->octave[octave_of(i) - 1]) {
+            i += NH_HIST_STEPS - 1;   /* a doubling nothing fell in */
             continue;
-        for (int j = 0; j < NH_HIST_STEPS; j++) {
-            seen += block[j];
-            if ((double)seen >= rank) {
-                if (seen == h->n)
-                    return h->hi;   /* the top bucket: its highest value is the max */
-                uint64_t highest = ((uint64_t)(NH_HIST_STEPS + j + 1) << (i + 1)) - 1;
-                return fmin((double)highest / 1e6, h->hi);
-            }
+        }
+        seen += nh_histogram_count_at(h, i);
+        if ((double)seen >= rank) {
+            uint64_t top = nh_histogram_highest(i);
+            return (double)(top < h->hi ? top : h->hi) / 1e6;
         }
     }
-    return h->hi;
+    return (double)h->hi / 1e6;
 }
 
 size_t nh_histogram_buckets(const nh_histogram *h)

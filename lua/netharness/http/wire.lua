@@ -87,12 +87,12 @@ local function response_head(conn, req, opts)
   local method = req and req.method or "GET"
   local is_head = method == "HEAD"
   local t = heads.response(block, opts, is_head)
-  if t then return t, t.frame end
+  if t then return t, t.frame, nil, #block end
   local res, frame, pos, count = parse_response_head(block, opts, req, method)
   if not res then return nil, frame end
   setmetatable(res, Response)
   heads.remember_response(block, res, frame, pos, count, is_head)
-  return false, frame, res
+  return false, frame, res, #block
 end
 
 -- The message and body for the other cases: a new head (res), or a head
@@ -117,18 +117,18 @@ end
 -- seen before with a length, as its template and body (no message made);
 -- else false and the message. nil, err when it could not be read.
 local function read_parts(conn, req, opts)
-  local t, frame, res = response_head(conn, req, opts)
+  local t, frame, res, head_len = response_head(conn, req, opts)
   if t == nil then return nil, frame end
   if t and type(frame) == "number" and frame <= opts.max_body then
-    if frame == 0 then return t, "" end
+    if frame == 0 then return t, "", head_len end
     local body, err = conn:read_full(frame, opts.timeout)
     if not body then return read_failed(err, "response body") end
-    return t, body
+    return t, body, head_len
   end
   local err
   res, err = response_rest(conn, req, opts, t, frame, res)
   if not res then return nil, err end
-  return false, res
+  return false, res, head_len
 end
 
 -- Read one response to `req` (its method matters: HEAD has no body), like
@@ -149,14 +149,15 @@ end
 
 -- Read one response as read_response does, with every check, for a load
 -- generator that looks only at its status, body and framing: status_code,
--- body, close (whether the connection ends with it), or nil, err. A head seen
+-- body, close (whether the connection ends with it), the head's length in
+-- bytes, or nil, err. A head seen
 -- before makes no message at all: wrk's per-request work, not Go's.
 function M.read_status(conn, req, opts)
   if not (opts and opts._complete) then opts = complete(opts) end
-  local t, x = read_parts(conn, req, opts)
-  if t then return t.status_code, x, t.close end
+  local t, x, head_len = read_parts(conn, req, opts)
+  if t then return t.status_code, x, t.close, head_len end
   if t == nil then return nil, x end
-  return x.status_code, x.body, x.close
+  return x.status_code, x.body, x.close, head_len
 end
 
 return M

@@ -1,0 +1,84 @@
+-- An HTTP request as a load transaction: each virtual user keeps one
+-- keep-alive connection (redialled when the server closes it) and sends the
+-- same request bytes down it, as wrk does; the response is read and checked
+-- in full by http.read_status and its status returned, its bytes (head and
+-- body, as wrk counts what it reads) added to vu.bytes.
+--
+--   local tx, finish = load_http.transaction("http://127.0.0.1:8080/", {
+--     method = "GET", body = nil, headers = { ["X-Test"] = "1" }, timeout = 5 })
+--   load.run{ rate = 1000, duration = 10, transaction = tx, finish = finish }
+--
+-- A bad URL or header raises (it is a mistake in the scenario, found before
+-- any load is sent); failures on the wire come back as nil, err.
+local net = require "netharness"
+local http = require "netharness.http"
+
+local M = {}
+
+-- A kept connection the server closed meanwhile fails at once with EOF or a
+-- reset: that is no error of the server's, so it is tried once on a fresh one.
+local function closed_by_peer(err)
+  return err == net.EOF or (type(err) == "table" and (err.code == "ECONNRESET" or err.code == "EPIPE"))
+end
+
+function M.transaction(url, opts)
+  opts = opts or {}
+  local req, err = http.new_request(opts.method or "GET", url, opts.body)
+  if not req then error("url: " .. tostring(err), 2) end
+  for name, value in pairs(opts.headers or {}) do
+    if type(name) ~= "string" or type(value) ~= "string" or name == "" or name:find("[%c%s:]")
+      or value:find("[\r\n%z]") then
+      error(("headers: bad header %q: %q"):format(tostring(name), tostring(value)), 2)
+    end
+    req.headers:set(name, value)
+  end
+  local bytes = http.format_request(req)
+  local address = req.url.dial_address
+  local timeout = opts.timeout or 5
+  local read_opts = http.read_options({})
+
+  -- One request on vu.conn (dialled first when there is none).
+  local function round(vu, deadline)
+    local conn = vu.conn
+    if not conn then
+      local e
+      conn, e = net.dial("tcp", address, math.max(0, deadline - net.now()))
+      if not conn then return nil, e end
+      vu.conn = conn
+    end
+    conn:set_deadline(deadline)
+    local ok, e = conn:write(bytes)
+    local code, body, close, head_len
+    if ok then
+      repeat -- 1xx answers are interim (RFC 9110 15.2)
+        code, body, close, head_len = http.read_status(conn, req, read_opts)
+        if code then vu.bytes = vu.bytes + head_len + #body end
+      until not code or code >= 200 or code == 101
+      if not code then e = body end
+    end
+    if not code or close then
+      conn:close()
+      vu.conn = nil
+    end
+    if not code then return nil, e end
+    return code
+  end
+
+  local function transaction(vu)
+    local deadline = net.now() + timeout
+    local reused = vu.conn ~= nil
+    local code, e = round(vu, deadline)
+    if not code and reused and closed_by_peer(e) then code, e = round(vu, deadline) end
+    return code, e
+  end
+
+  local function finish(vu)
+    if vu.conn then
+      vu.conn:close()
+      vu.conn = nil
+    end
+  end
+  return transaction, finish
+end
+
+return M
