@@ -1,157 +1,108 @@
--- A load generator like wrk: N keep-alive connections, each a task sending
--- requests back to back for a fixed time; prints throughput and latency
--- percentiles as wrk --latency does. --help for options.
+-- An HTTP load generator like wrk (closed model: N keep-alive connections
+-- sending back to back) and wrk2 (-R: a constant rate, latency corrected for
+-- coordinated omission). Prints wrk's summary; --json, --hlog and --report
+-- leave the run's details. --help for options.
 local here = (arg and arg[0] or ""):match("^(.*)[/\\]") or "."
 package.path = here .. "/../lua/?.lua;" .. package.path
 package.cpath = here .. "/../build/?.so;" .. package.cpath
 
-local net = require "netharness"
 local http = require "netharness.http"
-local histogram = require "netharness.histogram"
-local cli = require "netharness.cli"
+local load_http = require "netharness.load.http"
+local runner = require "netharness.load.runner"
 
 local usage = [[
 usage: lua scripts/http_load.lua [options] URL
-  --connections N  concurrent keep-alive connections (default 10)
-  --duration S     seconds to run (default 10)
-  --timeout S      per-request deadline (default 5)
-  --method M       request method (default GET)
-  --body TEXT      request body]]
+]] .. runner.COMMON_USAGE .. [[
 
--- The URL is the one argument that is neither an option nor an option's value.
-local args, url = {}, nil
-local i = 1
-while i <= #arg do
-  local a = arg[i]
-  if a:sub(1, 2) == "--" then
-    args[#args + 1] = a
-    if not a:find("=", 1, true) and a ~= "--help" then
-      i = i + 1
-      args[#args + 1] = arg[i]
+  --timeout S          per-request deadline (default 5)
+  --method M           request method (default GET)
+  --body TEXT          request body
+  -H, --header "N: V"  a request header (again for more)
+  Success is a 2xx or 3xx answer; other statuses and network errors are
+  counted by code.]]
+
+local url
+
+runner.main{
+  name = "http_load",
+  usage = usage,
+  options = { timeout = "5", method = "GET", body = "" },
+  numbers = { timeout = true },
+  lists = { header = true },
+  positional = true,
+  prepare = function(opts)
+    if #opts.args == 0 then io.stderr:write("a URL is needed\n", usage, "\n") os.exit(2) end
+    if #opts.args > 1 then io.stderr:write("only one URL, please (got ", table.concat(opts.args, " "), ")\n") os.exit(2) end
+    url = opts.args[1]
+    local ok, why = http.parse_url(url)
+    if not ok then io.stderr:write("http_load: bad URL ", url, " (", tostring(why), ")\n") os.exit(2) end
+    local headers = {}
+    for _, h in ipairs(opts.header) do
+      local name, value = h:match("^([^:]+):%s*(.*)$")
+      if not name or name:find("%s") then io.stderr:write("http_load: bad header ", h, " (want \"Name: value\")\n") os.exit(2) end
+      headers[name] = value
     end
-  elseif url then
-    io.stderr:write("only one URL, please\n", usage, "\n")
-    os.exit(2)
-  else
-    url = a
-  end
-  i = i + 1
-end
-local opts, why, status = cli.parse(args, { usage = usage, options = {
-  connections = "10", duration = "10", timeout = "5", method = "GET", body = "" },
-  numbers = { connections = true, duration = true, timeout = true } })
-if not opts then (status == 0 and io.stdout or io.stderr):write(why, "\n") os.exit(status) end
-if not url then
-  io.stderr:write("a URL is needed\n", usage, "\n")
-  os.exit(2)
-end
-local connections, duration, timeout = math.floor(opts.connections), opts.duration, opts.timeout
-if connections < 1 then
-  io.stderr:write("--connections must be at least 1\n")
-  os.exit(2)
-end
-if not http.parse_url(url) then
-  io.stderr:write("http_load: bad URL ", url, " (", select(2, http.parse_url(url)), ")\n")
-  os.exit(2)
-end
-io.stdout:setvbuf("line")
-
-local latency, count, errors, bytes = histogram.new(), 0, 0, 0
-local first_error
-local stop = net.now() + duration
-local start = net.now()
-
--- As wrk does, every task owns one connection and sends the same request
--- bytes down it again and again (redialling when the server closes it); each
--- response is read and checked in full by http.read_status (read_response's
--- reading and checks, without making a message of what is only counted).
-local req = assert(http.new_request(opts.method, url, opts.body ~= "" and opts.body or nil))
-local request_bytes = http.format_request(req)
-local address = req.url.dial_address
-local read_opts = http.read_options({}) -- the request's deadline bounds every read
-
--- One request on conn (dialled first when nil): body, conn, or nil, err, conn.
-local function round(conn, deadline)
-  local err
-  if not conn then
-    conn, err = net.dial("tcp", address, deadline - net.now())
-    if not conn then return nil, err end
-  end
-  conn:set_deadline(deadline)
-  local ok, code, body, close
-  ok, err = conn:write(request_bytes)
-  if ok then
-    repeat -- 1xx answers are interim (RFC 9110 15.2)
-      code, body, close = http.read_status(conn, req, read_opts)
-    until not code or code >= 200 or code == 101
-    if not code then err = body end
-  end
-  if not code or close then
-    conn:close()
-    conn = nil
-  end
-  if not code then return nil, err, conn end
-  return body, nil, conn
-end
-
--- A kept connection the server closed meanwhile fails at once with EOF or a
--- reset: that is no error of the server's, so try once on a fresh one.
-local function closed_by_peer(err)
-  return err == net.EOF or (type(err) == "table" and (err.code == "ECONNRESET" or err.code == "EPIPE"))
-end
-
--- One clock read a request: the time a response ends is the next request's
--- start (only this bookkeeping lies between them).
-local function worker()
-  local conn
-  local t0 = net.now()
-  while t0 < stop do
-    local reused = conn ~= nil
-    local body, err
-    body, err, conn = round(conn, t0 + timeout)
-    if not body and reused and closed_by_peer(err) then body, err, conn = round(nil, t0 + timeout) end
-    if body then
-      local t1 = net.now()
-      count = count + 1
-      latency:record(t1 - t0)
-      bytes = bytes + #body
-      t0 = t1
+    local built, tx, finish = pcall(load_http.transaction, url, {
+      method = opts.method, body = opts.body ~= "" and opts.body or nil, headers = headers, timeout = opts.timeout })
+    if not built then io.stderr:write("http_load: ", tostring(tx), "\n") os.exit(2) end
+    return { transaction = tx, finish = finish, drain = math.min(opts.timeout, 0.2) }
+  end,
+  target = function() return url end,
+  banner = function(opts)
+    print(("Running %gs test @ %s"):format(opts.duration, url))
+    if opts.rate then
+      print(("  %g requests/sec asked (open model), at most %d in flight%s"):format(opts.rate,
+        opts.connections or 1000, opts.workers > 1 and (", " .. opts.workers .. " workers") or ""))
     else
-      errors = errors + 1
-      first_error = first_error or tostring(err)
-      net.sleep(0.01)
-      t0 = net.now()
+      print(("  %d connections%s"):format(opts.connections or 10,
+        opts.workers > 1 and (", " .. opts.workers .. " workers") or ""))
     end
-  end
-  if conn then conn:close() end
-end
-
-print(string.format("Running %gs test @ %s", duration, url))
-print(string.format("  %d connections", connections))
-local tasks = {}
-for i = 1, connections do tasks[i] = net.spawn(worker) end
-net.wait_all(tasks, duration + timeout + 5)
-local elapsed = net.now() - start
-
-local function ms(s)
-  if s >= 1 then return string.format("%.2fs", s) end
-  if s >= 0.001 then return string.format("%.2fms", s * 1000) end
-  return string.format("%.2fus", s * 1e6)
-end
-
-local function pct(p) return latency:percentile(p) or 0 end
-if latency:count() > 0 then
-  print("  Latency Distribution")
-  for _, p in ipairs({ 50, 75, 90, 99 }) do
-    print(string.format("  %3d%%  %8s", p, ms(pct(p))))
-  end
-else
-  print("  no responses: no latency to report")
-end
-print(string.format("  %d requests in %.2fs, %.2fMB read", count, elapsed, bytes / 1048576))
-if errors > 0 then print(string.format("  Errors: %d (first: %s)", errors, first_error)) end
-print(string.format("Requests/sec: %10.2f", count / elapsed))
--- one machine-readable line for bench/run.lua
-print(string.format("result requests=%d seconds=%.3f rate=%.1f p50=%.6f p99=%.6f errors=%d",
-  count, elapsed, count / elapsed, pct(50), pct(99), errors))
-os.exit(errors > 0 and count == 0 and 1 or 0)
+  end,
+  print = function(s, corrected, uncorrected, opts)
+    local fmt = runner.fmt_time
+    if corrected:count() > 0 then
+      if opts.rate then
+        print("  Latency Distribution (corrected: from each request's intended start)")
+        for _, p in ipairs({ 50, 75, 90, 99, 99.9, 100 }) do
+          print(("  %5g%%  %9s   (uncorrected %s)"):format(p, fmt(corrected:percentile(p)), fmt(uncorrected:percentile(p))))
+        end
+      else
+        print("  Latency Distribution")
+        for _, p in ipairs({ 50, 75, 90, 99 }) do print(("  %3d%%  %8s"):format(p, fmt(corrected:percentile(p)))) end
+      end
+    else
+      print("  no responses: no latency to report")
+    end
+    local answered = 0
+    for _, n in pairs(s.status) do answered = answered + n end
+    print(("  %d requests in %.2fs, %.2fMB read"):format(answered, s.elapsed, s.bytes / 1048576))
+    local non2xx = 0
+    for code, n in pairs(s.status) do
+      local c = tonumber(code)
+      if c < 200 or c > 399 then non2xx = non2xx + n end
+    end
+    if non2xx > 0 then
+      local bad = {}
+      for code, n in pairs(s.status) do
+        local c = tonumber(code)
+        if c < 200 or c > 399 then bad[code] = n end
+      end
+      print(("  Non-2xx or 3xx responses: %d (%s)"):format(non2xx, runner.causes(bad)))
+    end
+    local errors = 0
+    for _, n in pairs(s.errors) do errors = errors + n end
+    if errors > 0 then
+      print(("  Errors: %d (%s)"):format(errors, runner.causes(s.errors)))
+      if s.first_error then print("  first: " .. s.first_error) end
+    end
+    if s.dropped > 0 then print(("  Dropped (over capacity): %d"):format(s.dropped)) end
+    if s.asked_rate then print(("Requests/sec asked: %10.2f"):format(s.asked_rate)) end
+    print(("Requests/sec: %10.2f"):format(s.achieved_rate))
+    print(("Transfer/sec: %10.2fMB"):format(s.bytes / 1048576 / s.duration))
+    -- one machine-readable line for bench/run.lua and scripts
+    local p = function(q) return corrected:percentile(q) or 0 end
+    print(("result requests=%d seconds=%.3f rate=%.1f p50=%.6f p99=%.6f errors=%d non2xx=%d dropped=%d"):format(
+      s.completed, s.duration, s.achieved_rate, p(50), p(99), errors, non2xx, s.dropped))
+    if s.completed == 0 or s.success == 0 then os.exit(1) end
+  end,
+}

@@ -18,7 +18,8 @@
 --
 -- The transaction gets its virtual user `vu`: a table kept between the
 -- transactions it runs (a keep-alive connection lives there; vu.id numbers
--- it; add bytes read to vu.bytes). It returns:
+-- it; add bytes read to vu.bytes; vu.note(what) counts an event that is no
+-- transaction's outcome, such as a late answer). It returns:
 --   true               success
 --   a number           an HTTP-like status; success when opts.success(code)
 --                      (default 200-399); counted by code and class
@@ -87,7 +88,7 @@ local function check(opts)
     concurrency = opts.concurrency or 10,
     max_in_flight = opts.max_in_flight or 10000,
     interval = opts.interval or 1,
-    drain = opts.drain or 5,
+    drain = opts.drain or 1,
     error_pause = opts.error_pause or 0.01,
     shard = shard,
     shards = shards,
@@ -102,6 +103,7 @@ local function new_counts()
     status = {},     -- [code] = n, keys as strings ("200")
     class = {},      -- ["2xx"] = n
     errors = {},     -- [cause] = n: network errors by code, failures by cause
+    notes = {},      -- [what] = n: events that are no transaction's outcome (late answers)
   }
 end
 M.new_counts = new_counts
@@ -113,7 +115,7 @@ function M.add_counts(a, b)
   for _, k in ipairs({ "scheduled", "started", "completed", "success", "failure", "dropped", "bytes" }) do
     a[k] = a[k] + (b[k] or 0)
   end
-  for _, k in ipairs({ "status", "class", "errors" }) do
+  for _, k in ipairs({ "status", "class", "errors", "notes" }) do
     for key, n in pairs(b[k] or {}) do bump(a[k], key, n) end
   end
   return a
@@ -177,7 +179,7 @@ function M.run(opts)
       bump(cur.errors, code)
       cur.failure = cur.failure + 1
       first_error = first_error or tostring(e)
-      return t1
+      return nil
     end
     if r == true then
       cur.success = cur.success + 1
@@ -203,7 +205,7 @@ function M.run(opts)
   local vus = {}
   local function new_vu()
     next_vu = next_vu + 1
-    local vu = { id = next_vu, bytes = 0 }
+    local vu = { id = next_vu, bytes = 0, note = function(what) bump(cur.notes, what) end }
     vus[next_vu] = vu
     return vu
   end
@@ -260,7 +262,7 @@ function M.run(opts)
 
   -- The end of an interval: a record, the callback, totals, reset.
   local last = start
-  local function close_interval(now)
+  local function close_interval(now, silent)
     local len = now - last
     local rec = {
       t = now - start, interval = len,
@@ -274,8 +276,8 @@ function M.run(opts)
         / cfg.shards / len or 0
     end
     for k, v in pairs(cur) do rec[k] = v end
-    if opts.on_interval then opts.on_interval(rec, hc, hu) end
-    if kept then kept[#kept + 1] = rec end
+    if opts.on_interval and not silent then opts.on_interval(rec, hc, hu) end
+    if kept and not silent then kept[#kept + 1] = rec end
     if progress then
       all_c:merge(hc)
       io.stderr:write(("\r\27[K%5.1fs/%gs  %8.1f/s  errors %d  dropped %d  p99 %s"):format(
@@ -313,10 +315,22 @@ function M.run(opts)
     local n = cfg.concurrency // cfg.shards + (cfg.shard < cfg.concurrency % cfg.shards and 1 or 0)
     for i = 1, n do drivers[i] = net.spawn(closed_loop) end
   end
-  net.wait_all(drivers)
-  -- transactions still out get `drain` seconds; what is left then is cancelled
-  local deadline = net.now() + cfg.drain
-  while in_flight > 0 and net.now() < deadline do net.sleep(0.005) end
+  -- Transactions still out at the end get `drain` seconds; what is left then
+  -- is cancelled and counted, so the run ends on time whatever the peer does.
+  if cfg.open then
+    net.wait_all(drivers)
+    local deadline = net.now() + cfg.drain
+    while in_flight > 0 and net.now() < deadline do net.sleep(0.005) end
+  else
+    net.wait_all(drivers, math.max(0, stop_at + cfg.drain - net.now()))
+    for _, t in ipairs(drivers) do
+      if t:status() ~= "done" and t:status() ~= "failed" then
+        t:cancel()
+        bump(cur.errors, "unfinished at end")
+        cur.failure = cur.failure + 1
+      end
+    end
+  end
   for vu, t in pairs(tasks) do
     if t:status() ~= "done" and t:status() ~= "failed" then
       t:cancel()
@@ -332,7 +346,12 @@ function M.run(opts)
     for _, vu in ipairs(vus) do opts.finish(vu) end
   end
   local finished = net.now()
-  close_interval(finished)
+  -- the last, partial interval; an empty one (the run ended on a tick) is left out
+  if cur.started + cur.completed + cur.scheduled + cur.failure > 0 then
+    close_interval(finished)
+  else
+    close_interval(finished, true)
+  end
   if progress then io.stderr:write("\r\27[K") end
 
   local elapsed = finished - start
