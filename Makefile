@@ -30,7 +30,7 @@ PREFIX     ?= /usr/local
 LUA_LIBDIR  = $(PREFIX)/lib/lua/5.4
 LUA_SHARE   = $(PREFIX)/share/lua/5.4
 
-DEB_PKGS = lua5.4 liblua5.4-dev libev-dev zlib1g-dev lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy
+DEB_PKGS = lua5.4 liblua5.4-dev libev-dev zlib1g-dev lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy chromium
 
 .PHONY: all deps demo test test-plain test-asan bench install uninstall clean
 
@@ -128,11 +128,13 @@ bench: deps all $(BENCH_REFS)
 	@$(LUA) bench/run.lua $(REPS)
 
 install: all
-	install -d $(LUA_LIBDIR)/netharness $(LUA_SHARE)/netharness/http
+	install -d $(LUA_LIBDIR)/netharness $(LUA_SHARE)/netharness
 	install -m 0755 $(MODULE) $(LUA_LIBDIR)/netharness/core.so
 	install -m 0644 lua/netharness.lua $(LUA_SHARE)/netharness.lua
 	install -m 0644 lua/netharness/*.lua $(LUA_SHARE)/netharness/
-	install -m 0644 lua/netharness/http/*.lua $(LUA_SHARE)/netharness/http/
+	# every submodule folder (http, fault, load, ...)
+	for d in lua/netharness/*/; do n=$$(basename $$d); install -d $(LUA_SHARE)/netharness/$$n && \
+	  install -m 0644 $$d*.lua $(LUA_SHARE)/netharness/$$n/; done
 	# Under another Lua, `require "netharness"` says which Lua it needs.
 	for v in 5.1 5.2 5.3; do install -d $(PREFIX)/share/lua/$$v && \
 	  install -m 0644 lua/netharness.lua $(PREFIX)/share/lua/$$v/netharness.lua; done

@@ -27,7 +27,8 @@
 --   nil, err           a network error, counted by err.code (ECONNREFUSED...)
 -- A Lua error in it counts as "lua error" (the first message is kept).
 -- opts.finish(vu), when given, is called for every virtual user at the end
--- (to close what it kept open).
+-- (to close what it kept open); opts.on_record(corrected, uncorrected) with
+-- every latency recorded, for raw samples.
 local net = require "netharness"
 local schedule = require "netharness.load.schedule"
 
@@ -47,7 +48,7 @@ end
 local KNOWN = {
   transaction = true, rate = true, stages = true, duration = true, concurrency = true,
   max_in_flight = true, interval = true, on_interval = true, success = true, drain = true,
-  progress = true, finish = true, shard = true, shards = true, error_pause = true, keep_intervals = true,
+  progress = true, finish = true, on_record = true, shard = true, shards = true, error_pause = true, keep_intervals = true,
 }
 
 -- The checked options, or a raised error naming the option.
@@ -78,7 +79,7 @@ local function check(opts)
   elseif not open then
     if not opts.duration or opts.duration <= 0 then error("duration: seconds > 0 expected", 3) end
   end
-  for _, k in ipairs({ "on_interval", "success", "finish" }) do
+  for _, k in ipairs({ "on_interval", "success", "finish", "on_record" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "function" then error(k .. ": a function expected", 3) end
   end
   return {
@@ -152,6 +153,7 @@ end
 function M.run(opts)
   local cfg = check(opts)
   local tx, success = opts.transaction, opts.success or default_success
+  local on_record = opts.on_record
   local total, cur = new_counts(), new_counts()
   local hc, hu = net.new_histogram(), net.new_histogram()         -- this interval
   local all_c, all_u = net.new_histogram(), net.new_histogram()   -- the run
@@ -199,6 +201,7 @@ function M.run(opts)
     end
     hc:record(t1 - intended)
     hu:record(t1 - t0)
+    if on_record then on_record(t1 - intended, t1 - t0) end
     return t1
   end
 

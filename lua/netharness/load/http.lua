@@ -1,5 +1,5 @@
 -- An HTTP request as a load transaction: each virtual user keeps one
--- keep-alive connection (redialled when the server closes it) and sends the
+-- keep-alive connection for it (redialled when the server closes it) and sends the
 -- same request bytes down it, as wrk does; the response is read and checked
 -- in full by http.read_status and its status returned, its bytes (head and
 -- body, as wrk counts what it reads) added to vu.bytes.
@@ -36,15 +36,18 @@ function M.transaction(url, opts)
   local address = req.url.dial_address
   local timeout = opts.timeout or 5
   local read_opts = http.read_options({})
+  -- the virtual user's connection for this transaction: a scenario that
+  -- mixes transactions to several servers keeps one connection to each
+  local key = {}
 
-  -- One request on vu.conn (dialled first when there is none).
+  -- One request on the virtual user's connection (dialled first when it has none).
   local function round(vu, deadline)
-    local conn = vu.conn
+    local conn = vu[key]
     if not conn then
       local e
       conn, e = net.dial("tcp", address, math.max(0, deadline - net.now()))
       if not conn then return nil, e end
-      vu.conn = conn
+      vu[key] = conn
     end
     conn:set_deadline(deadline)
     local ok, e = conn:write(bytes)
@@ -58,7 +61,7 @@ function M.transaction(url, opts)
     end
     if not code or close then
       conn:close()
-      vu.conn = nil
+      vu[key] = nil
     end
     if not code then return nil, e end
     return code
@@ -66,16 +69,16 @@ function M.transaction(url, opts)
 
   local function transaction(vu)
     local deadline = net.now() + timeout
-    local reused = vu.conn ~= nil
+    local reused = vu[key] ~= nil
     local code, e = round(vu, deadline)
     if not code and reused and closed_by_peer(e) then code, e = round(vu, deadline) end
     return code, e
   end
 
   local function finish(vu)
-    if vu.conn then
-      vu.conn:close()
-      vu.conn = nil
+    if vu[key] then
+      vu[key]:close()
+      vu[key] = nil
     end
   end
   return transaction, finish

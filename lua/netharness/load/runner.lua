@@ -166,7 +166,7 @@ function M.main(spec)
       rate = opts.rate, duration = opts.duration,
       concurrency = not opts.rate and (opts.connections or 10) or nil,
       max_in_flight = opts.rate and (opts.connections or 1000) or nil,
-      interval = opts.interval, drain = prepared.drain,
+      interval = opts.interval, drain = prepared.drain, on_record = prepared.on_record,
       shard = opts.shard, shards = opts.shards,
       on_interval = out.on_interval,
       progress = not opts.quiet and "auto" or false,

@@ -29,14 +29,15 @@ function M.transaction(address, opts)
   local modulus = id_bytes == 8 and math.maxinteger or 1 << (8 * id_bytes)
   local seq = 0
   local fmt = ">I" .. id_bytes
+  local key = {}   -- the virtual user's socket for this transaction
 
   local function transaction(vu)
-    local c = vu.conn
+    local c = vu[key]
     if not c then
       local err
       c, err = net.dial("udp", address)
       if not c then return nil, err end
-      vu.conn = c
+      vu[key] = c
     end
     -- ids interleave across shards, so no two workers send the same one
     local id = string.pack(fmt, (shard + shards * seq) % modulus)
@@ -57,9 +58,9 @@ function M.transaction(address, opts)
   end
 
   local function finish(vu)
-    if vu.conn then
-      vu.conn:close()
-      vu.conn = nil
+    if vu[key] then
+      vu[key]:close()
+      vu[key] = nil
     end
   end
   return transaction, finish
