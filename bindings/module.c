@@ -68,7 +68,7 @@ __attribute__((visibility("default"))) int luaopen_netharness_core(lua_State *L)
     nh_coroutine_open(L);
     nh_recent_open(L);
     nh_histogram_open(L);
-    nh_pacer_open(L);
+    nh_signal_open(L);
     nh_buffer_open(L);
     nh_fault_open(L);
     lua_pushliteral(L, NH_VERSION);

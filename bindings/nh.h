@@ -235,7 +235,7 @@ void nh_fault_open(lua_State *L);
 void nh_task_open(lua_State *L);
 void nh_coroutine_open(lua_State *L);
 void nh_histogram_open(lua_State *L);
-void nh_pacer_open(lua_State *L);
+void nh_signal_open(lua_State *L);
 void nh_buffer_open(lua_State *L);
 
 #endif

@@ -95,7 +95,10 @@ runner.main{
       print(("  Errors: %d (%s)"):format(errors, runner.causes(s.errors)))
       if s.first_error then print("  first: " .. s.first_error) end
     end
-    if s.dropped > 0 then print(("  Dropped (over capacity): %d"):format(s.dropped)) end
+    local over = s.dropped - (s.notes["not started: the generator fell behind"] or 0)
+    if over > 0 then print(("  Dropped (over capacity): %d"):format(over)) end
+    local behind = runner.behind_warning(s)
+    if behind then print(behind) end
     if s.asked_rate then print(("Requests/sec asked: %10.2f"):format(s.asked_rate)) end
     print(("Requests/sec: %10.2f"):format(answered / s.duration))   -- answers, as wrk counts
     print(("Transfer/sec: %10.2fMB"):format(s.bytes / 1048576 / s.duration))

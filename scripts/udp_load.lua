@@ -70,7 +70,10 @@ runner.main{
     for k, n in pairs(s.errors) do if k ~= "ETIMEDOUT" then others[k] = n end end
     if next(others) then print("  Errors: " .. runner.causes(others)) end
     if (s.notes["late answer"] or 0) > 0 then print(("  Late answers: %d"):format(s.notes["late answer"])) end
-    if s.dropped > 0 then print(("  Dropped (over capacity): %d"):format(s.dropped)) end
+    local over = s.dropped - (s.notes["not started: the generator fell behind"] or 0)
+    if over > 0 then print(("  Dropped (over capacity): %d"):format(over)) end
+    local behind = runner.behind_warning(s)
+    if behind then print(behind) end
     print(("Requests/sec asked: %10.2f"):format(s.asked_rate or 0))
     print(("Answers/sec:        %10.2f"):format(s.success / s.duration))
     print(("result requests=%d answered=%d lost=%d late=%d rate=%.1f p50=%.6f p99=%.6f"):format(s.started,

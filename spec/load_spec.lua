@@ -197,6 +197,35 @@ describe("load.run", function()
     end, 10)
   end)
 
+  it("says when the generator itself falls behind, and still ends on time", function()
+    S.run(function()
+      local t0 = nh.now()
+      -- each transaction burns 2 ms of CPU without waiting: 1,000/s cannot be kept
+      local r = load.run{ rate = 1000, duration = 0.5, drain = 0.1, transaction = function()
+        local until_ = nh.now() + 0.002
+        while nh.now() < until_ do end
+        return true
+      end }
+      assert.is_true(nh.now() - t0 < 2, "took " .. (nh.now() - t0))
+      assert.are.equal(500, r.counts.scheduled)
+      local missed = r.counts.notes["not started: the generator fell behind"]
+      assert.is_true(missed and missed > 100, "missed " .. tostring(missed))
+      assert.are.equal(500, r.counts.started + r.counts.dropped)
+      assert.is_true(r.lag:percentile(99) > 0.05)   -- the schedule's lag shows it
+      assert.matches("p99", require("dkjson").encode(load.summary(r).schedule_lag_ms))
+    end, 10)
+  end)
+
+  it("lets the loop run beside transactions that never wait", function()
+    S.run(function()
+      local ticks = 0
+      local r = load.run{ concurrency = 3, duration = 0.5, interval = 0.1,
+        transaction = function() return true end, on_interval = function() ticks = ticks + 1 end }
+      assert.is_true(ticks >= 4, ticks .. " intervals")
+      assert.is_true(r.counts.success > 1000)
+    end, 10)
+  end)
+
   it("pauses a closed loop after an error instead of spinning", function()
     S.run(function()
       local refused = "http://127.0.0.1:" .. S.free_port("tcp") .. "/"
@@ -241,23 +270,37 @@ describe("load.run", function()
   end)
 end)
 
-describe("net.pacer", function()
-  it("waits until a time, one task at a time, and is closed by close", function()
+describe("net.signal", function()
+  it("parks one task until notified, until a time, or until closed", function()
     S.run(function()
-      local p <close> = nh.pacer()
+      local s <close> = nh.signal()
       local t = nh.now() + 0.02
-      p:wait_until(t)
+      assert.is_false(s:wait(t))            -- the time passed
       assert.is_true(nh.now() >= t)
-      p:wait_until(0)   -- a time past: at once
-      local waiter = nh.spawn(function() return p:wait_until(nh.now() + 5) end)
+      assert.is_false(s:wait(0))            -- a time past: at once
+      s:notify()
+      assert.is_true(s:wait(nh.now() + 5))  -- a notification waits for the next wait
+      local waiter = nh.spawn(function() return s:wait() end)
       S.parked({ waiter })
-      assert.has_error(function() p:wait_until(nh.now() + 1) end, "pacer: another task is waiting on it")
-      assert.has_error(function() p:wait_until(0 / 0) end)
-      local t0 = nh.now()
-      p:close()
-      assert.is_true(waiter:wait(2))
-      assert.is_true(nh.now() - t0 < 1)
-      assert.has_error(function() p:wait_until(0) end, "pacer is closed")
+      assert.has_error(function() s:wait(nh.now() + 1) end, "signal: another task is waiting on it")
+      assert.has_error(function() s:wait(0 / 0) end)
+      s:notify()
+      assert.are.same({ true, true }, { waiter:wait(2) })
+      waiter = nh.spawn(function() return s:wait(nh.now() + 30) end)
+      S.parked({ waiter })
+      s:close()
+      assert.are.same({ true, nil }, { waiter:wait(2) })   -- closed: nil, at once
+      assert.is_nil(s:wait())
+      s:notify()                                          -- harmless once closed
     end, 10)
+  end)
+
+  it("is closed by the collector", function()
+    local before = S.open_fds()
+    S.run(function()
+      for _ = 1, 100 do nh.signal():wait(nh.now() + 0.001) end
+    end)
+    S.full_gc()
+    assert.are.equal(before, S.open_fds())   -- the timerfd goes with the last signal
   end)
 end)

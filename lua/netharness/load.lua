@@ -157,8 +157,9 @@ function M.run(opts)
   local total, cur = new_counts(), new_counts()
   local hc, hu = net.new_histogram(), net.new_histogram()         -- this interval
   local all_c, all_u = net.new_histogram(), net.new_histogram()   -- the run
+  local lag = net.new_histogram()   -- how late arrivals were started: the generator's own delay
   local first_error
-  local in_flight, pool, next_vu = 0, {}, 0
+  local in_flight, next_vu = 0, 0
   local start = net.now()
   local duration = cfg.open and cfg.schedule.duration or cfg.duration
   local stop_at = start + duration
@@ -213,43 +214,112 @@ function M.run(opts)
     return vu
   end
 
-  -- One transaction of the open model, as its own task.
-  local function one(vu, intended)
-    local t0 = net.now()
-    local b0 = vu.bytes
-    local ok, r, e = pcall(tx, vu)
-    outcome(vu, intended, t0, ok, r, e)
-    cur.bytes = cur.bytes + (vu.bytes - b0)
-    in_flight = in_flight - 1
-    pool[#pool + 1] = vu
+  -- The open model's runners: a task per virtual user, parked on its signal
+  -- between transactions and handed the next arrival by the scheduler (a
+  -- transaction costs no new task). Idle ones wait in `idle`.
+  -- The schedule's next arrival for this shard, shared by the scheduler and
+  -- the runners: take_due(now) hands out the next one that is due, if any.
+  local sched, k, step = cfg.schedule, cfg.shard, cfg.shards
+  local next_t = cfg.open and sched:at(k) and start + sched:at(k) or nil
+  local cutoff = stop_at + cfg.drain   -- arrivals not started by then never are
+  local function take_due(now)
+    local t = next_t
+    if not t or t > now then return nil end
+    k = k + step
+    local off = sched:at(k)
+    next_t = off and start + off
+    cur.scheduled = cur.scheduled + 1
+    lag:record(now - t)
+    return t
   end
 
-  local tasks = {}
+  -- The open model's runners: a task per virtual user. A runner that finds
+  -- an arrival due when its transaction ends starts it at once (a saturated
+  -- generator then works like the closed loop); else it parks on its signal
+  -- until the scheduler hands it one. A transaction costs no new task.
+  local runners, idle = {}, {}
+  local function runner(r)
+    local vu = r.vu
+    repeat
+      local n = 0
+      repeat
+        local t0 = net.now()
+        local b0 = vu.bytes
+        local ok, res, e = pcall(tx, vu)
+        outcome(vu, r.intended, t0, ok, res, e)
+        cur.bytes = cur.bytes + (vu.bytes - b0)
+        n = n + 1
+        if n % 64 == 0 then net.sleep(0) end   -- a transaction that never waits must not starve the rest
+        local now = net.now()
+        r.intended = now < cutoff and take_due(now)
+        if r.intended then cur.started = cur.started + 1 end
+      until not r.intended
+      in_flight = in_flight - 1
+      r.busy = false
+      idle[#idle + 1] = r
+    until not r.signal:wait()   -- nil: closed at the end of the run
+  end
+
+  local function dispatch(t)
+    in_flight = in_flight + 1
+    cur.started = cur.started + 1
+    local r = table.remove(idle)
+    if r then
+      r.intended, r.busy = t, true
+      r.signal:notify()
+    else
+      r = { vu = new_vu(), signal = net.signal(), intended = t, busy = true }
+      runners[#runners + 1] = r
+      r.task = net.spawn(runner, r)
+    end
+  end
+
   local function scheduler()
-    local s, k, step = cfg.schedule, cfg.shard, cfg.shards
-    local pacer <close> = net.pacer()   -- to the microsecond: net.sleep rounds up to 1 ms
-    while true do
-      local off = s:at(k)
-      if not off then break end
-      local t = start + off
-      if t > net.now() then pacer:wait_until(t) end
-      cur.scheduled = cur.scheduled + 1
-      if in_flight >= cfg.max_in_flight then
-        cur.dropped = cur.dropped + 1
+    local pacer <close> = net.signal()   -- to the microsecond: net.sleep rounds up to 1 ms
+    local behind = 0
+    while next_t do
+      local now = net.now()
+      if now >= cutoff then break end
+      if next_t > now then
+        pacer:wait(next_t)   -- a runner may take that arrival meanwhile: look again
       else
-        in_flight = in_flight + 1
-        cur.started = cur.started + 1
-        local vu = table.remove(pool) or new_vu()
-        tasks[vu] = net.spawn(one, vu, t)
+        local t = take_due(now)
+        if in_flight >= cfg.max_in_flight then
+          cur.dropped = cur.dropped + 1
+        else
+          dispatch(t)
+        end
+        -- behind the schedule: let the transactions started run between
+        -- arrivals, or they would all wait for the scheduler to catch up
+        behind = behind + 1
+        if behind % 16 == 0 then net.sleep(0) end
       end
-      k = k + step
+    end
+    -- what the generator could not start in time is dropped, and said so
+    if next_t then
+      local left = 0
+      while next_t do
+        left = left + 1
+        k = k + step
+        local off = sched:at(k)
+        next_t = off and start + off
+      end
+      cur.scheduled = cur.scheduled + left
+      cur.dropped = cur.dropped + left
+      bump(cur.notes, "not started: the generator fell behind", left)
     end
   end
 
   local function closed_loop()
     local vu = new_vu()
     local t0 = net.now()
+    local n = 0
     while t0 < stop_at do
+      n = n + 1
+      if n % 64 == 0 then   -- a transaction that never waits must not starve the rest
+        net.sleep(0)
+        t0 = net.now()
+      end
       cur.started = cur.started + 1
       local b0 = vu.bytes
       local ok, r, e = pcall(tx, vu)
@@ -334,15 +404,16 @@ function M.run(opts)
       end
     end
   end
-  for vu, t in pairs(tasks) do
-    if t:status() ~= "done" and t:status() ~= "failed" then
-      t:cancel()
+  for _, r in ipairs(runners) do
+    if r.busy then
+      r.task:cancel()
       bump(cur.errors, "unfinished at end")
       cur.failure = cur.failure + 1
       in_flight = in_flight - 1
     end
-    tasks[vu] = nil
+    r.signal:close()   -- an idle runner's wait returns nil: it ends
   end
+  for _, r in ipairs(runners) do r.task:wait(1) end
   ticking = false
   ticker:cancel()
   if opts.finish then
@@ -361,7 +432,7 @@ function M.run(opts)
   local result = {
     model = cfg.open and "open" or "closed",
     duration = duration, elapsed = elapsed,
-    counts = total, corrected = all_c, uncorrected = all_u,
+    counts = total, corrected = all_c, uncorrected = all_u, lag = cfg.open and lag or nil,
     first_error = first_error, intervals = kept,
     shard = cfg.shard, shards = cfg.shards,
     achieved_rate = total.completed / duration,
@@ -384,6 +455,7 @@ function M.summary(result)
     corrected_ms = M.percentiles_ms(result.corrected),
     uncorrected_ms = M.percentiles_ms(result.uncorrected),
     shards = result.shards,
+    schedule_lag_ms = result.lag and M.percentiles_ms(result.lag) or nil,
   }
   for k, v in pairs(result.counts) do rec[k] = v end
   return rec

@@ -197,5 +197,17 @@ function M.causes(t)
   return table.concat(parts, ", ")
 end
 
+-- A line that says when the generator, not the server, set the pace: its
+-- schedule lagged (its p99 over 1 ms) or arrivals were never started. nil
+-- when it kept up.
+function M.behind_warning(s)
+  local lag = s.schedule_lag_ms and s.schedule_lag_ms.p99
+  local missed = s.notes and s.notes["not started: the generator fell behind"]
+  if (lag and lag > 1) or missed then
+    return ("  Warning: the generator fell behind its schedule (start lag p99 %.2fms%s); its own delay is in "
+      .. "the corrected latency: try --workers"):format(lag or 0, missed and (", " .. missed .. " never started") or "")
+  end
+end
+
 M.now = net.now
 return M
