@@ -34,7 +34,7 @@ local schedule = require "netharness.load.schedule"
 
 local M = {}
 
-M.PERCENTILES = { 50, 90, 99, 99.9 }
+M.PERCENTILES = { 50, 90, 95, 99, 99.9 }
 
 local function check_number(opts, key, min, integer)
   local v = opts[key]
