@@ -45,9 +45,10 @@ for _, a in ipairs(opts.args) do
   end
 end
 
-local merged, err = results.merge(bases)
+local out = results.writer{ json = opts.json ~= "" and opts.json or nil, hlog = opts.hlog ~= "" and opts.hlog or nil,
+  keep = opts.report ~= "" }
+local merged, err = results.merge(bases, out)
 if not merged then io.stderr:write("merge_results: ", err, "\n") os.exit(1) end
-results.write_files(opts.json ~= "" and opts.json or nil, opts.hlog ~= "" and opts.hlog or nil, merged)
 if opts.report ~= "" then
   local f = assert(io.open(opts.report, "w"))
   f:write(report.html{ title = ("merged run of %d workers"):format(#bases), summary = merged.summary,

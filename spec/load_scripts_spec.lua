@@ -151,6 +151,51 @@ describe("scripts/http_load.lua", function()
   end)
 end)
 
+describe("scripts/http_load.lua against nginx", function()
+  it("sends the asked rate, every request answered", function()
+    S.run(function()
+      local dir = os.tmpname() .. ".d"
+      S.execute("mkdir -p " .. S.quote(dir))
+      local port = S.free_port("tcp")   -- nginx cannot listen on port 0
+      local f = assert(io.open(dir .. "/nginx.conf", "w"))
+      f:write((([[
+worker_processes 1;
+daemon off;
+pid DIR/nginx.pid;
+error_log DIR/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path DIR/body;
+  proxy_temp_path DIR/proxy;
+  fastcgi_temp_path DIR/fastcgi;
+  uwsgi_temp_path DIR/uwsgi;
+  scgi_temp_path DIR/scgi;
+  keepalive_requests 100000;
+  server { listen 127.0.0.1:PORT; location / { return 200 "nginx"; } }
+}
+]]):gsub("DIR", dir):gsub("PORT", port)))
+      f:close()
+      local proc = S.start("exec nginx -p " .. dir .. " -c " .. dir .. "/nginx.conf", 60)
+      local url = "http://127.0.0.1:" .. port .. "/"
+      local ready = false
+      for _ = 1, 100 do
+        if require("netharness.http").get(url, { timeout = 2 }) then ready = true break end
+        nh.sleep(0.05)
+      end
+      assert.is_true(ready, "nginx did not start: " .. S.output(proc))
+      for _, rate in ipairs({ 1000, 5000 }) do
+        local code, out = run(("%s scripts/http_load.lua -R %d -d 1 --quiet %s"):format(S.lua, rate, url))
+        assert.are.equal(0, code, out)
+        assert.matches(("\n  %d requests in "):format(rate), out)
+        assert.matches(("Requests/sec asked:%%s+%d%%.00\nRequests/sec:%%s+%d%%.00"):format(rate, rate), out)
+      end
+      S.stop(proc)
+      S.execute("rm -rf " .. S.quote(dir))
+    end, 40)
+  end)
+end)
+
 describe("Indexed Job shards and scripts/merge_results.lua", function()
   it("merge to counts that are the sum and percentiles of one histogram of everything", function()
     S.run(function()
@@ -206,10 +251,14 @@ runner.main{ name = "shard", usage = "", options = {},
         end
         assert.is_true(math.abs(s[name].max - h:max() * 1000) <= 1e-9)
       end
-      -- and the merged .hlog holds one histogram equal to all of them
+      -- and the merged .hlog's corrected intervals add up to all of them
       local log = assert(histogram.read_log(S.read_file(dir .. "/merged.hlog")))
-      assert.are.equal("corrected", log.intervals[1].tag)
-      for p = 1, 100 do assert.are.equal(all_c:percentile(p), log.intervals[1].histogram:percentile(p)) end
+      local sum = histogram.new()
+      for _, iv in ipairs(log.intervals) do
+        if iv.tag == "corrected" then sum:merge(iv.histogram) end
+      end
+      for p = 1, 100 do assert.are.equal(all_c:percentile(p), sum:percentile(p)) end
+      assert.are.equal(#recs - 1, #log.intervals / 2)   -- an interval line each, both tags
       -- a worker that did not finish is named
       os.remove(dir .. "/worker-1.jsonl")
       local f = io.open(dir .. "/worker-1.jsonl", "w")
@@ -222,6 +271,24 @@ runner.main{ name = "shard", usage = "", options = {},
     end, 60)
   end)
 
+  it("split a pod's share between its own workers", function()
+    S.run(function()
+      local ln, base = counting_server()
+      local dir = os.tmpname() .. ".d"
+      local code, out = run(("JOB_COMPLETION_INDEX=1 NH_SHARDS=2 NH_RESULTS=%s %s scripts/http_load.lua -R 400 -d 1 -t 2 %s/")
+        :format(dir, S.lua, base))
+      assert.are.equal(0, code, out)
+      assert.matches("\n  200 requests in ", out)   -- pod 1 of 2: half the schedule
+      for _, w in ipairs({ 1, 3 }) do   -- its workers are shards 1 and 3 of 4
+        local recs = read_jsonl(("%s/worker-%d.jsonl"):format(dir, w))
+        assert.are.equal(100, recs[#recs].scheduled)
+      end
+      assert.is_nil(S.read_file(dir .. "/worker-0.jsonl"))
+      S.execute("rm -rf " .. S.quote(dir))
+      ln:close()
+    end, 30)
+  end)
+
   it("ship a Containerfile and an Indexed Job whose shard count agrees", function()
     local job = S.read_file("deploy/indexed-job.yaml")
     assert.matches("completionMode: Indexed", job)
@@ -230,6 +297,47 @@ runner.main{ name = "shard", usage = "", options = {},
     assert.are.equal(completions, shards)
     assert.matches("scripts/http_load.lua", job)
     assert.matches("ENTRYPOINT %[\"lua5.4\"%]", S.read_file("deploy/Containerfile"))
+  end)
+end)
+
+describe("netharness.load.results", function()
+  it("keeps a bounded number of interval records for a report, over the whole run", function()
+    local results = require "netharness.load.results"
+    local out = results.writer{ keep = true }
+    local h = histogram.new()
+    for i = 1, 20000 do out.on_interval({ t = i, interval = 1 }, h, h) end
+    out:finish_record({ type = "summary" })
+    assert.is_true(#out.intervals <= 4096 and #out.intervals >= 2048, #out.intervals .. " kept")
+    assert.are.equal(1, out.intervals[1].t)
+    assert.is_true(out.intervals[#out.intervals].t > 19000)
+    for i = 2, #out.intervals do   -- evenly thinned
+      assert.are.equal(out.intervals[2].t - out.intervals[1].t, out.intervals[i].t - out.intervals[i - 1].t)
+    end
+  end)
+
+  it("refuses to merge files that do not belong together, saying which", function()
+    local results = require "netharness.load.results"
+    local base = os.tmpname()
+    local f = assert(io.open(base .. ".jsonl", "w"))
+    f:write('{"type":"interval","t":1,"interval":1,"completed":3}\n{"type":"summary","completed":3}\n')
+    f:close()
+    f = assert(io.open(base .. ".hlog", "w"))
+    f:write("#[Histogram log format version 1.3]\n")   -- no histograms for the interval
+    f:close()
+    local merged, err = results.merge({ base })
+    assert.is_nil(merged)
+    assert.matches("%.hlog: ends before its JSON lines do", err)
+    f = assert(io.open(base .. ".jsonl", "w"))
+    f:write("{oops\n")
+    f:close()
+    merged, err = results.merge({ base })
+    assert.is_nil(merged)
+    assert.matches("%.jsonl:1: not JSON", err)
+    merged, err = results.merge({ base .. "-missing" })
+    assert.matches("cannot read", err)
+    os.remove(base .. ".jsonl")
+    os.remove(base .. ".hlog")
+    os.remove(base)
   end)
 end)
 

@@ -20,6 +20,7 @@
 --   w:write(h, start_offset, length [, tag])
 --   local log = histogram.read_log(text)   -- { start_time, base_time, intervals = {
 --                                          --   { tag, start, length, max, histogram }, ... } }
+--   histogram.log_line(line)               -- one line of it: an interval, or false
 local net = require "netharness"
 
 local M = { new = net.new_histogram, import = net.import_histogram }
@@ -53,29 +54,37 @@ function Writer:write(h, start_offset, length, tag)
   self.file:write(line)
 end
 
+-- One line of an interval log: an interval { tag, start, length, max,
+-- histogram }; false for a comment, a header or a blank line (with what a
+-- StartTime or BaseTime comment says); nil, why when it is neither.
+function M.log_line(line)
+  line = line:gsub("\r$", "")
+  local start = line:match("^#%[StartTime: ([%d.]+)")
+  local base = line:match("^#%[BaseTime: ([%d.]+)")
+  if start or base then return false, start and "start_time" or "base_time", tonumber(start or base) end
+  if line == "" or line:find("^#") or line:find('^"StartTimestamp"') then return false end
+  local tag, rest = line:match("^Tag=([^,]*),(.*)$")
+  rest = rest or line
+  local s, len, max, text64 = rest:match("^([%d.]+),([%d.]+),([%d.]+),(%S+)$")
+  if not s then return nil, "not an interval log line" end
+  local h, err = M.import(text64, tonumber(max))
+  if not h then return nil, err end
+  return { tag = tag, start = tonumber(s), length = tonumber(len), max = tonumber(max), histogram = h }
+end
+
 -- Read an interval log; nil, "line N: why" when it is not one.
 function M.read_log(text)
   local log = { intervals = {} }
   local n = 0
   for line in text:gmatch("[^\n]*") do
     n = n + 1
-    line = line:gsub("\r$", "")
-    local start = line:match("^#%[StartTime: ([%d.]+)")
-    local base = line:match("^#%[BaseTime: ([%d.]+)")
-    if start then
-      log.start_time = tonumber(start)
-    elseif base then
-      log.base_time = tonumber(base)
-    elseif line ~= "" and not line:find("^#") and not line:find('^"StartTimestamp"') then
-      local tag, rest = line:match("^Tag=([^,]*),(.*)$")
-      rest = rest or line
-      local s, len, max, text64 = rest:match("^([%d.]+),([%d.]+),([%d.]+),(%S+)$")
-      if not s then return nil, ("line %d: not an interval log line"):format(n) end
-      local h, err = M.import(text64, tonumber(max))
-      if not h then return nil, ("line %d: %s"):format(n, err) end
-      log.intervals[#log.intervals + 1] = {
-        tag = tag, start = tonumber(s), length = tonumber(len), max = tonumber(max), histogram = h,
-      }
+    local iv, what, value = M.log_line(line)
+    if iv then
+      log.intervals[#log.intervals + 1] = iv
+    elseif iv == nil then
+      return nil, ("line %d: %s"):format(n, what)
+    elseif what then
+      log[what] = value
     end
   end
   return log

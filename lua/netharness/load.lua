@@ -48,7 +48,8 @@ end
 local KNOWN = {
   transaction = true, rate = true, stages = true, duration = true, concurrency = true,
   max_in_flight = true, interval = true, on_interval = true, success = true, drain = true,
-  progress = true, finish = true, on_record = true, shard = true, shards = true, error_pause = true, keep_intervals = true,
+  progress = true, finish = true, on_record = true, shard = true, shards = true, error_pause = true,
+  keep_intervals = true,
 }
 
 -- The checked options, or a raised error naming the option.
@@ -72,6 +73,7 @@ local function check(opts)
   local open = opts.rate ~= nil or opts.stages ~= nil
   if open and opts.concurrency then error("give rate/stages (open model) or concurrency (closed), not both", 3) end
   if opts.rate and opts.stages then error("give rate or stages, not both", 3) end
+  if opts.stages and opts.duration then error("duration: the stages say how long (give one or the other)", 3) end
   local stages = opts.stages
   if opts.rate then
     if not opts.duration or opts.duration <= 0 then error("duration: seconds > 0 expected with rate", 3) end
@@ -85,7 +87,7 @@ local function check(opts)
   return {
     open = open,
     schedule = open and schedule.new(stages) or nil,
-    duration = opts.duration,
+    duration = opts.duration,   -- the stages' total in the open model
     concurrency = opts.concurrency or 10,
     max_in_flight = opts.max_in_flight or 10000,
     interval = opts.interval or 1,
@@ -241,16 +243,18 @@ function M.run(opts)
   local function runner(r)
     local vu = r.vu
     repeat
-      local n = 0
+      local n, now = 0, net.now()
       repeat
-        local t0 = net.now()
+        local t0 = now   -- (one clock read a transaction, as the closed loop)
         local b0 = vu.bytes
         local ok, res, e = pcall(tx, vu)
-        outcome(vu, r.intended, t0, ok, res, e)
+        now = outcome(vu, r.intended, t0, ok, res, e) or net.now()
         cur.bytes = cur.bytes + (vu.bytes - b0)
         n = n + 1
-        if n % 64 == 0 then net.sleep(0) end   -- a transaction that never waits must not starve the rest
-        local now = net.now()
+        if n % 64 == 0 then   -- a transaction that never waits must not starve the rest
+          net.sleep(0)
+          now = net.now()
+        end
         r.intended = now < cutoff and take_due(now)
         if r.intended then cur.started = cur.started + 1 end
       until not r.intended
@@ -292,7 +296,7 @@ function M.run(opts)
         -- behind the schedule: let the transactions started run between
         -- arrivals, or they would all wait for the scheduler to catch up
         behind = behind + 1
-        if behind % 16 == 0 then net.sleep(0) end
+        if behind % 32 == 0 then net.sleep(0) end
       end
     end
     -- what the generator could not start in time is dropped, and said so
@@ -444,6 +448,18 @@ function M.run(opts)
     result.concurrency = cfg.concurrency
   end
   return result
+end
+
+-- A finish function for transactions that keep a connection in vu[key]:
+-- it closes that connection.
+function M.closer(key)
+  return function(vu)
+    local c = vu[key]
+    if c then
+      vu[key] = nil
+      c:close()
+    end
+  end
 end
 
 -- The summary record of a result (what the last JSON line holds).

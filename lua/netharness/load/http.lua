@@ -11,6 +11,7 @@
 -- A bad URL or header raises (it is a mistake in the scenario, found before
 -- any load is sent); failures on the wire come back as nil, err.
 local net = require "netharness"
+local load = require "netharness.load"
 local http = require "netharness.http"
 
 local M = {}
@@ -75,13 +76,7 @@ function M.transaction(url, opts)
     return code, e
   end
 
-  local function finish(vu)
-    if vu[key] then
-      vu[key]:close()
-      vu[key] = nil
-    end
-  end
-  return transaction, finish
+  return transaction, load.closer(key)
 end
 
 return M

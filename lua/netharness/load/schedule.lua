@@ -50,6 +50,7 @@ function M:at(k)
     local n = (st.from + st.to) / 2 * st.duration
     if m < n then
       if m <= 0 then return st.start end
+      if st.from == st.to then return st.start + m / st.from end   -- a held rate
       local a = (st.to - st.from) / (2 * st.duration)
       -- the root of a u^2 + from u = m, in the form that stays exact when a is 0
       return st.start + 2 * m / (st.from + math.sqrt(st.from * st.from + 4 * a * m))

@@ -11,6 +11,7 @@
 -- A request without its answer in time is nil, err with err.code ETIMEDOUT
 -- (lost, or slower than the timeout); an ICMP refusal is ECONNREFUSED.
 local net = require "netharness"
+local load = require "netharness.load"
 
 local M = {}
 
@@ -57,13 +58,7 @@ function M.transaction(address, opts)
     end
   end
 
-  local function finish(vu)
-    if vu[key] then
-      vu[key]:close()
-      vu[key] = nil
-    end
-  end
-  return transaction, finish
+  return transaction, load.closer(key)
 end
 
 return M
