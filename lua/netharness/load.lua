@@ -124,6 +124,10 @@ function M.add_counts(a, b)
   return a
 end
 
+-- How late the scheduler may be and still start new runners: later than
+-- this, the generator is behind on its own account.
+local SATURATED = 0.002
+
 local function default_success(code) return code >= 200 and code < 400 end
 
 -- Percentiles of a histogram in milliseconds, as the JSON records hold them.
@@ -286,6 +290,11 @@ function M.run(opts)
       if now >= cutoff then break end
       if next_t > now then
         pacer:wait(next_t)   -- a runner may take that arrival meanwhile: look again
+      elseif now - next_t > SATURATED and in_flight > 0 then
+        -- The generator itself is late (its CPU is the bottleneck, not the
+        -- server): more runners would only cost more. The arrival waits for
+        -- a runner to finish and take it, its lateness counted in full.
+        net.sleep(0)
       else
         local t = take_due(now)
         if in_flight >= cfg.max_in_flight then
