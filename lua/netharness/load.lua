@@ -125,8 +125,9 @@ function M.add_counts(a, b)
 end
 
 -- How late the scheduler may be and still start new runners: later than
--- this, the generator is behind on its own account.
-local SATURATED = 0.002
+-- this, the generator is behind on its own account (a hiccup of a few ms,
+-- a collection or a burst of answers, is not that).
+local SATURATED = 0.010
 
 local function default_success(code) return code >= 200 and code < 400 end
 
