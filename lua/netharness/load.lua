@@ -295,7 +295,7 @@ function M.run(opts)
         -- The generator itself is late (its CPU is the bottleneck, not the
         -- server): more runners would only cost more. The arrival waits for
         -- a runner to finish and take it, its lateness counted in full.
-        net.sleep(0)
+        pacer:wait(now + 0.001)
       else
         local t = take_due(now)
         if in_flight >= cfg.max_in_flight then
