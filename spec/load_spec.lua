@@ -258,9 +258,11 @@ describe("load.run", function()
     S.run(function()
       local starts = {}
       for shard = 0, 2 do
-        load.run{ rate = 300, duration = 0.5, shard = shard, shards = 3, drain = 0,
+        local r = load.run{ rate = 300, duration = 0.5, shard = shard, shards = 3,
           transaction = function(vu) starts[#starts + 1] = vu.id return true end,
           on_record = function() end }
+        assert.are.same({ 50, 50 }, { r.counts.scheduled, r.counts.started })
+        assert.are.equal(100, r.asked_rate)
       end
       assert.are.equal(150, #starts)   -- 50 + 50 + 50 of the one schedule
       local s = schedule.new{ { duration = 0.5, rate = 300 } }
