@@ -124,9 +124,10 @@ function M.add_counts(a, b)
   return a
 end
 
--- How late the scheduler may be and still start new runners: later than
--- this, the generator is behind on its own account (a hiccup of a few ms,
--- a collection or a burst of answers, is not that).
+-- How late the scheduler's own wake-ups may be and still start new runners:
+-- later than this, the loop is busy and the generator is behind on its own
+-- account. (Late arrivals alone say nothing: a slow server holds runners,
+-- not the loop, and new runners are what the open model is for.)
 local SATURATED = 0.010
 
 local function default_success(code) return code >= 200 and code < 400 end
@@ -285,17 +286,22 @@ function M.run(opts)
 
   local function scheduler()
     local pacer <close> = net.signal()   -- to the microsecond: net.sleep rounds up to 1 ms
-    local behind = 0
+    local behind, saturated = 0, false
+    -- Wait until t; how late the wake came says whether the loop is busy.
+    local function wait_until(t)
+      pacer:wait(t)
+      saturated = net.now() - t > SATURATED
+    end
     while next_t do
       local now = net.now()
       if now >= cutoff then break end
       if next_t > now then
-        pacer:wait(next_t)   -- a runner may take that arrival meanwhile: look again
-      elseif now - next_t > SATURATED and in_flight > 0 then
-        -- The generator itself is late (its CPU is the bottleneck, not the
-        -- server): more runners would only cost more. The arrival waits for
-        -- a runner to finish and take it, its lateness counted in full.
-        pacer:wait(now + 0.001)
+        wait_until(next_t)   -- a runner may take that arrival meanwhile: look again
+      elseif saturated and in_flight > 0 then
+        -- The loop itself is late (the generator's CPU is the bottleneck,
+        -- not the server): more runners would only cost more. The arrival
+        -- waits for a runner to finish and take it, its lateness counted.
+        wait_until(now + 0.001)
       else
         local t = take_due(now)
         if in_flight >= cfg.max_in_flight then
@@ -306,7 +312,11 @@ function M.run(opts)
         -- behind the schedule: let the transactions started run between
         -- arrivals, or they would all wait for the scheduler to catch up
         behind = behind + 1
-        if behind % 32 == 0 then net.sleep(0) end
+        if behind % 32 == 0 then
+          local before = net.now()
+          net.sleep(0)
+          saturated = net.now() - before > SATURATED
+        end
       end
     end
     -- what the generator could not start in time is dropped, and said so
