@@ -217,6 +217,23 @@ describe("load.run", function()
     end, 10)
   end)
 
+  it("keeps starting transactions for a slow server after a hiccup of its own", function()
+    S.run(function()
+      -- a 50 ms stall of the whole process (a collection, a busy task) while
+      -- every runner waits half a second on the server: the arrivals due
+      -- meanwhile must start as soon as the loop runs again, not wait for
+      -- runners to come back
+      nh.spawn(function()
+        nh.sleep(0.3)
+        local until_ = nh.now() + 0.05
+        while nh.now() < until_ do end
+      end)
+      local r = load.run{ rate = 100, duration = 1, transaction = function() nh.sleep(0.5) return true end }
+      assert.are.same({ 100, 100 }, { r.counts.started, r.counts.success })
+      assert.is_true(r.lag:max() < 0.25, "start lag max " .. r.lag:max())
+    end, 10)
+  end)
+
   it("lets the loop run beside transactions that never wait", function()
     S.run(function()
       local ticks = 0
