@@ -12,7 +12,7 @@ LUA_INC ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include
 # 6% fewer cycles per round trip (perf stat: 1,280 -> 1,205 user cycles).
 CFLAGS  ?= -O3 -g -flto
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -fvisibility=hidden
-LDLIBS   = -lev -lpthread -lm -lz
+LDLIBS   = -lev -lpthread -lm -lz -lpcap
 
 CORE_SRC = $(wildcard core/*.c)
 BIND_SRC = $(wildcard bindings/*.c)
@@ -30,7 +30,7 @@ PREFIX     ?= /usr/local
 LUA_LIBDIR  = $(PREFIX)/lib/lua/5.4
 LUA_SHARE   = $(PREFIX)/share/lua/5.4
 
-DEB_PKGS = lua5.4 liblua5.4-dev libev-dev zlib1g-dev lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy chromium
+DEB_PKGS = lua5.4 liblua5.4-dev libev-dev zlib1g-dev libpcap-dev tshark tcpdump lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy chromium
 
 .PHONY: all deps demo test test-plain test-asan bench install uninstall clean
 

@@ -71,6 +71,7 @@ __attribute__((visibility("default"))) int luaopen_netharness_core(lua_State *L)
     nh_signal_open(L);
     nh_buffer_open(L);
     nh_fault_open(L);
+    nh_capture_open_lib(L);
     lua_pushliteral(L, NH_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -87,6 +87,7 @@ extern struct nh_sched {
     lua_State *thread;    /* ours, for handlers and tracebacks; stack slot 1: the live table */
     nh_queue all_done;    /* run() waits here for live == 0 */
     lua_Hook alone_hook;  /* the hook when a lone wait began (nh_alone) */
+    int captures;         /* packet captures running: their packets are read on the loop */
 } nh_sched;
 
 /* When the state using netharness closes (module.c): forget it. */
@@ -115,8 +116,9 @@ int nh_wait_status(lua_State *L);
 /* Run the loop until *done (for run()): 0 done, else why it stopped early. */
 int nh_drive(int *done);
 /* Can the caller wait inside a system call instead of on the loop? Only when
- * nothing else could run meanwhile: the caller is not a task, no task lives
- * and no wake is pending (core/dgram.h says what this saves). Such a wait must
+ * nothing else could run meanwhile: the caller is not a task, no task lives,
+ * no capture is reading packets and no wake is pending (core/dgram.h says what
+ * this saves). Such a wait must
  * end on a signal (EINTR), so Ctrl-C is seen. */
 int nh_alone(lua_State *L);
 /* After such a wait failed with errno: raise "interrupted!" on Ctrl-C, as the
@@ -237,5 +239,6 @@ void nh_coroutine_open(lua_State *L);
 void nh_histogram_open(lua_State *L);
 void nh_signal_open(lua_State *L);
 void nh_buffer_open(lua_State *L);
+void nh_capture_open_lib(lua_State *L);
 
 #endif
