@@ -184,6 +184,7 @@ static int l_start(lua_State *L)
     o.buffer_size = (int)opt_int(L, "buffer_size", 0, 0, 1 << 30);
     o.keep = (size_t)opt_int(L, "keep", 100000, 0, (lua_Integer)1 << 40);
     o.keep_bytes = (size_t)opt_int(L, "keep_bytes", 64 << 20, 0, (lua_Integer)1 << 40);
+    o.count = (uint64_t)opt_int(L, "count", 0, 0, LUA_MAXINTEGER);
     if (strlen(o.interface) >= sizeof ((lcap *)0)->iface)
         return luaL_argerror(L, 1, "interface: name too long");
     if (o.file && ends_with(o.file, ".pcapng"))

@@ -40,6 +40,7 @@ int nh_capture_open(nh_capture *c, const nh_capture_opts *o, char *err, size_t e
     memset(c, 0, sizeof *c);
     c->keep = o->keep;
     c->keep_bytes = o->keep_bytes;
+    c->count = o->count;
     *why = NH_CAPERR_OTHER;
 
     c->p = pcap_create(dev, ebuf);
@@ -151,6 +152,8 @@ typedef struct read_ctx {
 static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
     read_ctx *x = (read_ctx *)user;
+    if (x->c->count && x->c->st.seen >= x->c->count)
+        return;   /* past the count asked for: not ours */
     if (x->c->dump)
         pcap_dump((u_char *)x->c->dump, h, bytes);
     x->c->st.seen++;

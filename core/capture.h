@@ -31,6 +31,7 @@ typedef struct nh_capture_opts {
     int buffer_size;         /* the kernel buffer in bytes; 0: libpcap's default */
     size_t keep;             /* packets kept in memory for the script */
     size_t keep_bytes;       /* and their bytes at most */
+    uint64_t count;          /* stop reading after this many packets; 0: no limit */
 } nh_capture_opts;
 
 /* Why opening failed. */
@@ -67,6 +68,7 @@ typedef struct nh_capture {
     char error[PCAP_ERRBUF_SIZE + 64];
     nh_capture_stats st;
     size_t keep, keep_bytes;
+    uint64_t count;          /* the packets to read at most (0: no limit) */
     uint8_t *store;          /* nh_capture_rec + bytes, each padded to 8 */
     size_t used, size;
     nh_queue waiters;        /* woken when packets were read, stopped or failed */

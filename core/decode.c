@@ -43,9 +43,11 @@ static int whole_(nh_pkt *o, size_t off, size_t n, size_t cap, size_t wire,
 #define WHOLE(o, off, n, cap, wire, what) \
     whole_(o, off, n, cap, wire, what " cut by the capture", "packet too short for its " what)
 
+/* The payload starts at off; a start past the captured bytes is kept at
+ * their end (an empty payload, cut). */
 static void payload(nh_pkt *o, size_t off, size_t cap, size_t wire)
 {
-    o->payload_off = off;
+    o->payload_off = off < cap ? off : cap;
     o->payload_len = cap > off ? cap - off : 0;
     o->payload_wire_len = wire > off ? wire - off : 0;
 }
@@ -90,7 +92,7 @@ static void transport(nh_pkt *o, const uint8_t *p, size_t t, size_t cap, size_t 
             return;
         }
         if (!WHOLE(o, t, doff, cap, wire, "TCP options")) {
-            payload(o, wire, wire, wire);   /* where the data starts is not known */
+            payload(o, wire, cap, wire);   /* where the data starts is not known */
             return;
         }
         payload(o, t + doff, cap, wire);
@@ -217,7 +219,7 @@ static void ipv6(nh_pkt *o, const uint8_t *p, size_t off, size_t cap, size_t wir
     transport(o, p, t, cap, end);
     return;
 stop:
-    payload(o, end, end, end);
+    payload(o, end, cap, end);
 }
 
 static void network(nh_pkt *o, const uint8_t *p, size_t off, size_t cap, size_t wire)
@@ -241,14 +243,8 @@ static int family_type(uint32_t fam)
     return -1;
 }
 
-void nh_decode(int linktype, const uint8_t *p, size_t caplen, size_t len, nh_pkt *o)
+static void link_layer(nh_pkt *o, int linktype, const uint8_t *p, size_t cap, size_t wire)
 {
-    memset(o, 0, sizeof *o);
-    o->ethertype = o->protocol = o->ttl = o->link_type = -1;
-    o->src_port = o->dst_port = o->icmp_type = o->icmp_code = -1;
-    size_t cap = caplen, wire = len > caplen ? len : caplen;
-    payload(o, 0, cap, wire);
-
     switch (linktype) {
     case NH_LINK_ETHERNET: {
         if (!WHOLE(o, 0, 14, cap, wire, "Ethernet header"))
@@ -315,6 +311,18 @@ void nh_decode(int linktype, const uint8_t *p, size_t caplen, size_t len, nh_pkt
         o->problem = "link type not decoded";
         return;
     }
+}
+
+void nh_decode(int linktype, const uint8_t *p, size_t caplen, size_t len, nh_pkt *o)
+{
+    memset(o, 0, sizeof *o);
+    o->ethertype = o->protocol = o->ttl = o->link_type = -1;
+    o->src_port = o->dst_port = o->icmp_type = o->icmp_code = -1;
+    size_t wire = len > caplen ? len : caplen;
+    payload(o, 0, caplen, wire);
+    link_layer(o, linktype, p, caplen, wire);
+    if (o->payload_len < o->payload_wire_len)
+        mark(o, NH_PKT_TRUNCATED, "payload cut by the capture");
 }
 
 void nh_tcp_flags_format(unsigned flags, char *buf, size_t cap)

@@ -24,7 +24,7 @@ M.links = { null = 0, ethernet = 1, raw = 12, loop = 108, linux_sll = 113,
             ipv4 = 228, ipv6 = 229, linux_sll2 = 276 }
 
 local OPTIONS = { interface = "string", filter = "string", file = "string", snaplen = "number",
-                  buffer_size = "number", keep = "number", keep_bytes = "number",
+                  buffer_size = "number", keep = "number", keep_bytes = "number", count = "number",
                   on_packet = "function" }
 
 local Capture = {}
@@ -34,7 +34,8 @@ Capture.__name = "netharness.capture"
 -- opts: interface ("lo"), filter (a BPF expression, as tcpdump's), file (a
 -- .pcap to write), snaplen (bytes kept of each packet, 262144), buffer_size
 -- (the kernel's buffer in bytes; libpcap's default 2 MiB), keep (packets kept
--- for cap:packets(), 100000; 0 to keep none) and keep_bytes (64 MiB), and
+-- for cap:packets(), 100000; 0 to keep none) and keep_bytes (64 MiB), count
+-- (read no more than this many packets: the file holds exactly these), and
 -- on_packet(p): called with each decoded packet as it arrives (from a task;
 -- the packets are then not kept). Returns the capture, or nil, err.
 function M.start(opts)

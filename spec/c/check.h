@@ -33,5 +33,6 @@ void histogram_tests(void);
 void resolve_tests(void);
 void prng_tests(void);
 void toxic_tests(void);
+void decode_tests(void);
 
 #endif

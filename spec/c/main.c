@@ -20,6 +20,7 @@ int main(void)
     resolve_tests();
     prng_tests();
     toxic_tests();
+    decode_tests();
     printf("core C tests: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
