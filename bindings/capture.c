@@ -11,7 +11,6 @@
  *   core.capture_decode(frame [, link [, length]])   -> one decoded packet
  *   core.capture_read_file(path) -> packets, link | nil, err
  */
-#include <errno.h>
 #include <string.h>
 #include <strings.h>
 
@@ -200,9 +199,8 @@ static int l_start(lua_State *L)
 
     char err[PCAP_ERRBUF_SIZE + 128];
     int why;
-    errno = 0;
     if (nh_capture_open(&lc->c, &o, err, sizeof err, &why) < 0) {
-        int errnum = errno;
+        int errnum = lc->c.sys_errno;
         char msg[PCAP_ERRBUF_SIZE + 256];
         switch (why) {
         case NH_CAPERR_FILTER:

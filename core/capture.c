@@ -1,5 +1,6 @@
 #include "capture.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,7 @@ int nh_capture_open(nh_capture *c, const nh_capture_opts *o, char *err, size_t e
     if (o->file) {
         c->dump = pcap_dump_open(c->p, o->file);
         if (!c->dump) {
+            c->sys_errno = errno;
             *why = NH_CAPERR_FILE;
             fail_with(err, errcap, "", pcap_geterr(c->p));
             goto fail;

@@ -65,6 +65,7 @@ typedef struct nh_capture {
     pcap_dumper_t *dump;
     int linktype;            /* pcap_datalink(): how to decode */
     int failed;              /* reading failed: error says why, nothing more is read */
+    int sys_errno;           /* the errno of a failed open of the file */
     char error[PCAP_ERRBUF_SIZE + 64];
     nh_capture_stats st;
     size_t keep, keep_bytes;
