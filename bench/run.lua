@@ -10,7 +10,7 @@ local json = require "dkjson"
 
 local REPS = tonumber(arg[1] or os.getenv("BENCH_REPS") or "5")
 local ONLY = {}
-for c in (os.getenv("BENCH_CASES") or "1,2,3,4,5,6,7"):gmatch("%d+") do ONLY[tonumber(c)] = true end
+for c in (os.getenv("BENCH_CASES") or "1,2,3,4,5,6,7,8"):gmatch("%d+") do ONLY[tonumber(c)] = true end
 local SERVER_CPU, CLIENT_CPU = 0, 1
 local TMP = os.getenv("TMPDIR") or "/tmp"
 local CLK_TCK = 100
@@ -691,6 +691,75 @@ local function workers_pair()
   end
 end
 
+-- Case 8: capture to a file under a flood. A C sink on 127.0.0.1; the C
+-- blaster sends 64-byte datagrams to it for a second while tcpdump -w or our
+-- scripts/capture.lua -w (same interface, filter and file) runs beside the
+-- sink, in turns A B B A. Each tool's own summary gives captured and dropped;
+-- its CPU is read before the burst and once it has idled after it, so
+-- start-up is not counted. Our script writing a file reads in blocks as
+-- tcpdump does; the same flood with --immediate-mode for both (what the API
+-- does by default: a wake-up per packet) is reported beside it, no target.
+local function capture_cmd(tool, pt, file)
+  local filter = "udp port " .. pt
+  if tool == "tcpdump" then return "tcpdump -i lo -n -w " .. file .. " " .. filter end
+  if tool == "tcpdump-immediate" then return "tcpdump -i lo -n --immediate-mode -w " .. file .. " " .. filter end
+  if tool == "immediate" then return LUA .. " scripts/capture.lua -i lo --immediate-mode -w " .. file .. " " .. filter end
+  return LUA .. " scripts/capture.lua -i lo -w " .. file .. " " .. filter
+end
+
+local function capture_turn(tool, pt, side)
+  local file = os.tmpname()
+  local p = start(SERVER_CPU, capture_cmd(tool, pt, file), 60)
+  wait_output(p, "listening on", 10)
+  net.sleep(0.2)
+  local pid = program_pid(p)
+  local cpu = tree_cpu(pid)
+  local blast = run(CLIENT_CPU, "build/bench/ref_udp blast " .. pt .. " 1 64")
+  net.sleep(0.5)   -- it reads what is left of the flood, then idles
+  side.cpu = side.cpu + tree_cpu(pid) - cpu
+  os.execute("kill -INT " .. pid .. " 2>/dev/null")
+  local out = wait_output(p, "dropped by kernel", 10)
+  stop(p)
+  os.remove(file)
+  side.sent = side.sent + (field(blast, "sent") or 0)
+  side.captured = side.captured + tonumber(out:match("(%d+) packets? captured"))
+  side.dropped = side.dropped + tonumber(out:match("(%d+) packets? dropped by kernel"))
+end
+
+local capture_runs = {}
+local function capture_measure(key)
+  return function()
+    if not capture_runs[key] then
+      local pt = port()
+      local sink = start(SERVER_CPU, "build/bench/ref_udp sink " .. pt .. " 0.5")
+      wait_output(sink, "ready")
+      local sides = {}
+      for _, name in ipairs({ "ours", "ref", "immediate", "tcpdump-immediate" }) do
+        sides[name] = { sent = 0, captured = 0, dropped = 0, cpu = 0 }
+      end
+      take_turns(sides, 2, function(side, name)
+        capture_turn(name == "ref" and "tcpdump" or "ours", pt, side)
+      end)
+      capture_turn("immediate", pt, sides.immediate)
+      capture_turn("tcpdump-immediate", pt, sides["tcpdump-immediate"])
+      stop(sink)
+      local function figures(side)
+        return { value = side.captured / side.cpu, cpu_per_m = side.cpu / side.captured * 1e6,
+          captured = side.captured / side.sent, dropped = side.dropped, sent = side.sent }
+      end
+      local ours, ref, imm = figures(sides.ours), figures(sides.ref), figures(sides.immediate)
+      local timm = figures(sides["tcpdump-immediate"])
+      ours.immediate_captured, ours.immediate_cpu_per_m = imm.captured, imm.cpu_per_m
+      ref.immediate_captured, ref.immediate_cpu_per_m = timm.captured, timm.cpu_per_m
+      capture_runs.cpu = { ours, ref }
+      capture_runs.drops = { { value = ours.dropped - ref.dropped, ours = ours.dropped, ref = ref.dropped } }
+    end
+    local r = capture_runs[key]
+    capture_runs[key] = nil
+    return r[1], r[2]
+  end
+end
+
 local function lua_echo(p) return LUA .. " bench/udp_echo.lua " .. p end
 local function c_echo(p) return "build/bench/ref_udp server " .. p end
 local function lua_pingpong(p, secs) return LUA .. " bench/udp_pingpong.lua " .. p .. " " .. secs .. " 32" end
@@ -735,6 +804,10 @@ local CASES = {
     pair = open_cost_pair() },
   { id = 7, name = "--workers 2 vs 1, generator-bound (req/s)", unit = "req/s", target = 1.8,
     pair = workers_pair() },
+  { id = 8, name = "Capture -w under a UDP flood, pkts per CPU-s vs tcpdump", unit = "pkts/cpu-s", target = 0.8,
+    pair = capture_measure("cpu") },
+  { id = 8, name = "Capture -w, same flood: kernel drops, ours - tcpdump's", unit = "packets", target = 0,
+    absolute = true, ours = capture_measure("drops") },
 }
 
 -- ---- running and reporting ----
@@ -893,6 +966,20 @@ for _, case in ipairs(results) do
   elseif case.id == 7 and case.runs.ours[1] and case.runs.ours[1].expected then
     entry.expected = stats(case.runs.ours, "expected")
     print(string.format("  %-48s %s", "  expected from the stalls as made (ms)", span(entry.expected)))
+  elseif case.id == 8 and case.pair then
+    local o = case.runs.ours
+    entry.cpu_per_m, entry.tcpdump_cpu_per_m = stats(o, "cpu_per_m"), stats(ref_runs, "cpu_per_m")
+    entry.captured, entry.tcpdump_captured = stats(o, "captured"), stats(ref_runs, "captured")
+    entry.dropped, entry.tcpdump_dropped = stats(o, "dropped"), stats(ref_runs, "dropped")
+    entry.immediate_captured, entry.tcpdump_immediate_captured = stats(o, "immediate_captured"), stats(ref_runs, "immediate_captured")
+    entry.immediate_cpu_per_m, entry.tcpdump_immediate_cpu_per_m = stats(o, "immediate_cpu_per_m"), stats(ref_runs, "immediate_cpu_per_m")
+    print(string.format("  %-48s %-30s %-30s", "  capture CPU-s per million packets", span(entry.cpu_per_m), span(entry.tcpdump_cpu_per_m)))
+    print(string.format("  %-48s %-30s %-30s", "  share of the flood captured", span(entry.captured), span(entry.tcpdump_captured)))
+    print(string.format("  %-48s %-30s %-30s", "  dropped by the kernel (packets)", span(entry.dropped), span(entry.tcpdump_dropped)))
+    print(string.format("  %-48s %-30s %-30s", "  --immediate-mode (no target): share captured",
+      span(entry.immediate_captured), span(entry.tcpdump_immediate_captured)))
+    print(string.format("  %-48s %-30s %-30s", "  --immediate-mode: CPU-s per million packets",
+      span(entry.immediate_cpu_per_m), span(entry.tcpdump_immediate_cpu_per_m)))
   elseif case.id == 4 then
     entry.ours_per_cpu, entry.ref_per_cpu = stats(case.runs.ours, "per_cpu"), stats(ref_runs, "per_cpu")
     print(string.format("  %-48s %-30s %-30s", "  requests per client CPU-second", span(entry.ours_per_cpu), span(entry.ref_per_cpu)))

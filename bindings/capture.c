@@ -180,10 +180,18 @@ static int l_start(lua_State *L)
     o.filter = opt_string(L, "filter", NULL);
     o.file = opt_string(L, "file", NULL);
     o.snaplen = (int)opt_int(L, "snaplen", 262144, 1, 262144);
-    o.buffer_size = (int)opt_int(L, "buffer_size", 0, 0, 1 << 30);
+    o.buffer_size = (int)opt_int(L, "buffer_size", -1, 0, 1 << 30);
     o.keep = (size_t)opt_int(L, "keep", 100000, 0, (lua_Integer)1 << 40);
     o.keep_bytes = (size_t)opt_int(L, "keep_bytes", 64 << 20, 0, (lua_Integer)1 << 40);
     o.count = (uint64_t)opt_int(L, "count", 0, 0, LUA_MAXINTEGER);
+    lua_getfield(L, 1, "immediate");
+    o.batched = lua_isnil(L, -1) ? 0 : !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    /* In immediate mode libpcap's 2 MiB holds 30 of lo's 64 KiB slots
+     * (core/capture.h): a burst from the tasks of this very process would
+     * overrun it before the loop reads. 32 MiB holds 480. */
+    if (o.buffer_size < 0)
+        o.buffer_size = o.batched ? 0 : 32 << 20;
     if (strlen(o.interface) >= sizeof ((lcap *)0)->iface)
         return luaL_argerror(L, 1, "interface: name too long");
     if (o.file && ends_with(o.file, ".pcapng"))

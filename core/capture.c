@@ -1,6 +1,7 @@
 #include "capture.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,11 @@ int nh_capture_open(nh_capture *c, const nh_capture_opts *o, char *err, size_t e
     }
     pcap_set_snaplen(c->p, o->snaplen > 0 ? o->snaplen : 262144);
     pcap_set_promisc(c->p, 0);
-    pcap_set_immediate_mode(c->p, 1);
+    c->batched = o->batched;
+    if (o->batched)
+        pcap_set_timeout(c->p, NH_CAPTURE_BATCH_MS);
+    else
+        pcap_set_immediate_mode(c->p, 1);
     if (o->buffer_size > 0)
         pcap_set_buffer_size(c->p, o->buffer_size);
 
@@ -194,6 +199,10 @@ int nh_capture_stop(nh_capture *c, char *err, size_t errcap)
     if (!c->p)
         return 0;
     watcher_stop(c);
+    if (c->batched && !c->failed) {   /* the block being filled is handed over by its timeout */
+        struct pollfd pfd = {.fd = c->io.fd, .events = POLLIN};
+        poll(&pfd, 1, 2 * NH_CAPTURE_BATCH_MS);
+    }
     /* What the kernel holds for us was matched before the stop: read it all. */
     for (int i = 0; i < 1024 && !c->failed; i++) {
         uint64_t before = c->st.seen;

@@ -23,12 +23,15 @@ usage: lua scripts/capture.lua [-i IFACE] [-w FILE] [-c N] [--duration S] [-s SN
   -s, --snaplen    bytes kept of each packet (default 262144)
   -B, --buffer-size  the kernel's buffer, in KiB as tcpdump's -B (default libpcap's)
   --print          print lines even when writing a file
+  --immediate-mode hand each packet over as it arrives also when only writing a file
+                   (by default a file is written in blocks, as tcpdump -w does)
   -q, --quiet      no lines, only the summary
   FILTER           a BPF expression, as tcpdump takes it ("udp port 8888")]]
 
 local opts, why, status = cli.parse(arg, { usage = usage, positional = true,
   options = { interface = "lo", write = "", count = "0", duration = "0", snaplen = "262144",
-              buffer_size = "0", print = false, quiet = false },
+              buffer_size = "0", print = false, quiet = false,
+              immediate_mode = false },
   numbers = { count = true, snaplen = true, buffer_size = true }, durations = { duration = true },
   short = { i = "interface", w = "write", c = "count", s = "snaplen", B = "buffer_size", q = "quiet" } })
 if not opts then (status == 0 and io.stdout or io.stderr):write(why, "\n") os.exit(status) end
@@ -48,6 +51,8 @@ local ok, cap, err = pcall(capture.start, {
   interface = opts.interface, filter = filter, file = file,
   snaplen = math.tointeger(opts.snaplen), buffer_size = math.tointeger(opts.buffer_size * 1024),
   count = math.tointeger(opts.count), keep = show and 100000 or 0,
+  -- writing a file only: in blocks, as tcpdump -w (a flood fits the buffer)
+  immediate = show or opts.immediate_mode,
   on_packet = show and function(p)
     printed = printed + 1
     out:write(capture.format(p), "\n")

@@ -212,6 +212,18 @@ describe("capture", function()
     os.remove(path)
   end)
 
+  it("reads in blocks when not immediate, and a stop still takes the last block", function()
+    need_capture()
+    local path = tmpfile(".pcap")
+    local cap = assert(capture.start{ filter = "udp and host 127.0.0.1", immediate = false, file = path })
+    S.run(function() udp_exchange("127.0.0.1", 3) end)
+    local s = cap:stop()   -- at once: the packets sit in a block the kernel has not handed over
+    assert.equal(6, s.packets)
+    assert.equal(6, #cap:packets())
+    assert.equal(6, #tshark(path))
+    os.remove(path)
+  end)
+
   it("hands packets to on_packet as they arrive, in order, then stops", function()
     need_capture()
     local seen, during = {}, nil

@@ -25,6 +25,7 @@ M.links = { null = 0, ethernet = 1, raw = 12, loop = 108, linux_sll = 113,
 
 local OPTIONS = { interface = "string", filter = "string", file = "string", snaplen = "number",
                   buffer_size = "number", keep = "number", keep_bytes = "number", count = "number",
+                  immediate = "boolean",
                   on_packet = "function" }
 
 local Capture = {}
@@ -33,9 +34,13 @@ Capture.__name = "netharness.capture"
 
 -- opts: interface ("lo"), filter (a BPF expression, as tcpdump's), file (a
 -- .pcap to write), snaplen (bytes kept of each packet, 262144), buffer_size
--- (the kernel's buffer in bytes; libpcap's default 2 MiB), keep (packets kept
+-- (the kernel's buffer in bytes; 32 MiB in immediate mode, else libpcap's
+-- 2 MiB), keep (packets kept
 -- for cap:packets(), 100000; 0 to keep none) and keep_bytes (64 MiB), count
--- (read no more than this many packets: the file holds exactly these), and
+-- (read no more than this many packets: the file holds exactly these),
+-- immediate (true: each packet is read as it arrives; false: in blocks, as
+-- tcpdump -w does, up to 10 ms later but far cheaper under a flood: for
+-- writing files of heavy traffic; see core/capture.h), and
 -- on_packet(p): called with each decoded packet as it arrives (from a task;
 -- the packets are then not kept). Returns the capture, or nil, err.
 function M.start(opts)
