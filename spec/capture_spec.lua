@@ -361,11 +361,14 @@ describe("capture", function()
     assert.is_nil(io.open(dir .. "/fine.pcap"))
 
     local failure = { message = "expected 2, got 3" }   -- what luassert raises
-    local failing = capture.on_failure({ filter = "udp and host 127.0.0.1", dir = dir, name = "broken spec" },
+    local said
+    local failing = capture.on_failure({ filter = "udp and host 127.0.0.1", dir = dir, name = "broken spec",
+                                         report = function(path, summary) said = { path, summary.packets } end },
       function() S.run(function() udp_exchange("127.0.0.1", 2) end) error(failure) end)
     local ok, err = pcall(failing)
     assert.is_false(ok)
     assert.equal(failure, err)   -- passed on untouched: busted counts a failure
+    assert.same({ dir .. "/broken_spec.pcap", 4 }, said)
     local frames = tshark(dir .. "/broken_spec.pcap")
     assert.equal(4, #frames)
     assert.equal("request 1", frames[1].payload)
@@ -410,5 +413,85 @@ describe("capture", function()
     end
     assert.matches("number expected, got string", S.error_of(capture.decode, "x", "ethernet"))
     assert.matches("not negative", S.error_of(capture.decode, "x", 1, -1))
+  end)
+end)
+
+describe("scripts/capture.lua", function()
+  local function capture_script(args)
+    return S.start(S.lua .. " scripts/capture.lua " .. args, 20)
+  end
+
+  it("prints a line per packet as tcpdump does, and stops at -c", function()
+    need_capture()
+    S.run(function()
+      local srv = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local pt = srv:local_addr().port
+      local p = capture_script("-c 2 udp port " .. pt)
+      assert(S.wait_output(p, "listening on lo", 5))
+      local cli = assert(nh.dial("udp", "127.0.0.1:" .. pt))
+      for _ = 1, 3 do assert(cli:write("Hello from client")) end
+      local code, out = S.wait_exit(p, 10)
+      assert.equal(0, code, out)
+      local lines = {}
+      for l in out:gmatch("[^\n]+") do
+        if l:match("^%d%d:%d%d:%d%d%.%d%d%d%d%d%d ") then lines[#lines + 1] = l end
+      end
+      assert.equal(2, #lines, out)
+      assert.matches("^%d%d:%d%d:%d%d%.%d+ IP 127%.0%.0%.1%.%d+ > 127%.0%.0%.1%." .. pt .. ": UDP, length 17$", lines[1])
+      assert.matches("\n2 packets captured\n", out)
+      assert.matches("\n0 packets dropped by kernel\n", out)
+      S.stop(p)
+      cli:close()
+      srv:close()
+    end, 20)
+  end)
+
+  it("writes a file that Ctrl-C flushes, and tshark reads", function()
+    need_capture()
+    local path = tmpfile(".pcap")
+    S.run(function()
+      local p = capture_script("-w " .. path .. " udp and host 127.0.0.1")
+      assert(S.wait_output(p, "listening on lo", 5))
+      udp_exchange("127.0.0.1", 4)
+      nh.sleep(0.1)
+      local pid = S.pids(p, "lua5.4")[1]
+      S.execute("kill -INT " .. pid)
+      local code, out = S.wait_exit(p, 10)
+      assert.equal(0, code, out)
+      assert.matches("\n8 packets captured\n", out)
+      assert.not_matches("UDP, length", out)   -- -w alone prints no lines, as tcpdump
+      local frames = tshark(path)
+      assert.equal(8, #frames)
+      assert.equal("request 1", frames[1].payload)
+      assert.equal("answer request 4", frames[8].payload)
+      S.stop(p)
+    end, 20)
+    os.remove(path)
+  end)
+
+  it("stops after --duration, and refuses mistakes with exit 2", function()
+    need_capture()
+    S.run(function()
+      local t0 = nh.now()
+      local p = capture_script("--duration 300ms -q udp port 9")
+      local code, out = S.wait_exit(p, 10)
+      assert.equal(0, code, out)
+      assert.is_true(nh.now() - t0 < 5)
+      assert.matches("0 packets captured", out)
+      S.stop(p)
+      for args, want in pairs({ ["udp prot 1"] = "syntax error", ["-w x.pcapng"] = "pcapng",
+                                ["--count x"] = "count", ["-i"] = "", ["-i nosuch0"] = "nosuch0" }) do
+        p = capture_script(args)
+        code, out = S.wait_exit(p, 10)
+        assert.equal(2, code, args .. ": " .. out)
+        assert.matches(want, out, 1, true)
+        S.stop(p)
+      end
+      p = capture_script("--help")
+      code, out = S.wait_exit(p, 10)
+      assert.equal(0, code)
+      assert.matches("usage: lua scripts/capture.lua", out)
+      S.stop(p)
+    end, 30)
   end)
 end)

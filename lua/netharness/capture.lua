@@ -220,7 +220,8 @@ local kept = 0
 --   it("answers", capture.on_failure({ filter = "port 8888" }, function() ... end))
 --
 -- opts are start's (filter, interface, snaplen) plus name (the file's name,
--- default "netharness-<n>") and dir (NH_CAPTURE_DIR, else TMPDIR, else /tmp).
+-- default "netharness-<n>"), dir (NH_CAPTURE_DIR, else TMPDIR, else /tmp) and
+-- report(path, summary) to say where the file is (default: a line on stderr).
 -- Where this process may not capture, the body runs as it is.
 function M.on_failure(opts, body)
   if type(opts) == "function" then opts, body = {}, opts end
@@ -244,7 +245,11 @@ function M.on_failure(opts, body)
       os.remove(path)
       return
     end
-    io.stderr:write(("netharness: the failed spec's packets (%d) are in %s\n"):format(summary.packets, path))
+    if opts.report then
+      opts.report(path, summary)
+    else
+      io.stderr:write(("netharness: the failed spec's packets (%d) are in %s\n"):format(summary.packets, path))
+    end
     error(err, 0)
   end
 end
