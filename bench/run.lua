@@ -722,6 +722,7 @@ local function capture_turn(tool, pt, side)
   stop(p)
   os.remove(file)
   side.sent = side.sent + (field(blast, "sent") or 0)
+  side.turns = side.turns + 1   -- of one second
   side.captured = side.captured + tonumber(out:match("(%d+) packets? captured"))
   side.dropped = side.dropped + tonumber(out:match("(%d+) packets? dropped by kernel"))
 end
@@ -735,7 +736,7 @@ local function capture_measure(key)
       wait_output(sink, "ready")
       local sides = {}
       for _, name in ipairs({ "ours", "ref", "immediate", "tcpdump-immediate" }) do
-        sides[name] = { sent = 0, captured = 0, dropped = 0, cpu = 0 }
+        sides[name] = { sent = 0, captured = 0, dropped = 0, cpu = 0, turns = 0 }
       end
       take_turns(sides, 2, function(side, name)
         capture_turn(name == "ref" and "tcpdump" or "ours", pt, side)
@@ -745,7 +746,8 @@ local function capture_measure(key)
       stop(sink)
       local function figures(side)
         return { value = side.captured / side.cpu, cpu_per_m = side.cpu / side.captured * 1e6,
-          captured = side.captured / side.sent, dropped = side.dropped, sent = side.sent }
+          captured = side.captured / side.sent, dropped = side.dropped, sent = side.sent,
+          sent_rate = side.sent / side.turns }
       end
       local ours, ref, imm = figures(sides.ours), figures(sides.ref), figures(sides.immediate)
       local timm = figures(sides["tcpdump-immediate"])
@@ -976,6 +978,8 @@ for _, case in ipairs(results) do
     print(string.format("  %-48s %-30s %-30s", "  capture CPU-s per million packets", span(entry.cpu_per_m), span(entry.tcpdump_cpu_per_m)))
     print(string.format("  %-48s %-30s %-30s", "  share of the flood captured", span(entry.captured), span(entry.tcpdump_captured)))
     print(string.format("  %-48s %-30s %-30s", "  dropped by the kernel (packets)", span(entry.dropped), span(entry.tcpdump_dropped)))
+    entry.sent_rate, entry.tcpdump_sent_rate = stats(o, "sent_rate"), stats(ref_runs, "sent_rate")
+    print(string.format("  %-48s %-30s %-30s", "  the blaster's datagrams/s meanwhile", span(entry.sent_rate), span(entry.tcpdump_sent_rate)))
     print(string.format("  %-48s %-30s %-30s", "  --immediate-mode (no target): share captured",
       span(entry.immediate_captured), span(entry.tcpdump_immediate_captured)))
     print(string.format("  %-48s %-30s %-30s", "  --immediate-mode: CPU-s per million packets",

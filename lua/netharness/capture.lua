@@ -185,7 +185,9 @@ function M.format(p)
   if p.fragment and p.fragment_offset > 0 then ports = false end
   local head = ("%s %s %s > %s: "):format(stamp, ip, endpoint(p.src, ports), endpoint(p.dst, ports))
   local body
-  if p.protocol == "udp" and p.src.port ~= 0 then
+  if p.fragment and p.fragment_offset > 0 then   -- no transport header: tcpdump names the protocol
+    body = tostring(p.protocol)
+  elseif p.protocol == "udp" and p.src.port ~= 0 then
     body = ("UDP, length %d"):format(p.payload_length)
   elseif p.protocol == "tcp" and p.flags then
     local set, letters = {}, {}
