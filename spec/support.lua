@@ -221,6 +221,14 @@ function S.wait_sleeping(pid, limit)
   error("process " .. pid .. " did not go to sleep within " .. (limit or 5) .. "s", 2)
 end
 
+-- Mark the running spec pending, with the reason, when this process may not
+-- capture packets (no CAP_NET_RAW: CI runs as root, a developer may not).
+-- pending: busted's, which only spec files see.
+function S.need_capture(pending)
+  local ok, why = require("netharness.capture").permitted()
+  if not ok then pending("needs CAP_NET_RAW to capture (CI runs as root): " .. why) end
+end
+
 S.lua = "lua5.4"
 
 -- A script for a child process (run it with S.lua, then os.remove it) that

@@ -7,10 +7,7 @@ local nh = require "netharness"
 local capture = require "netharness.capture"
 local S = require "support"
 
-local function need_capture()
-  local ok, why = capture.permitted()
-  if not ok then pending("needs CAP_NET_RAW to capture (CI runs as root): " .. why) end
-end
+local function need_capture() S.need_capture(pending) end
 
 local function script(name, args)
   return S.start(S.lua .. " scripts/" .. name .. " " .. (args or ""), 20)
