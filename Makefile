@@ -1,7 +1,7 @@
 # netharness — build, set-up, tests.
 #   make          build the C module (build/netharness/core.so)
 #   make demo     set up (Debian packages) and run the seed's UDP server and client
-#   make test     set up and run every spec, then again under ASan + UBSan
+#   make test     set up, luacheck, and run every spec, then again under ASan + UBSan
 #   make install  install the module for every Lua 5.4 script on this machine
 
 CC      ?= cc
@@ -30,7 +30,7 @@ PREFIX     ?= /usr/local
 LUA_LIBDIR  = $(PREFIX)/lib/lua/5.4
 LUA_SHARE   = $(PREFIX)/share/lua/5.4
 
-DEB_PKGS = lua5.4 liblua5.4-dev libev-dev zlib1g-dev libpcap-dev tshark tcpdump lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy chromium
+DEB_PKGS = lua5.4 liblua5.4-dev libev-dev zlib1g-dev libpcap-dev tshark tcpdump lua-check lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy chromium
 
 .PHONY: all deps demo test test-plain test-asan bench install uninstall clean
 

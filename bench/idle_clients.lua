@@ -2,7 +2,7 @@
 -- usage: lua5.4 bench/idle_clients.lua PORT N
 local net = dofile((arg[0]:match("^(.*)[/\\]") or ".") .. "/prelude.lua")
 local port, n = tonumber(arg[1]), tonumber(arg[2])
-local held = {}
+local held = {}   -- luacheck: ignore held (holds the connections open)
 for i = 1, n do
   held[i] = assert(net.dial("tcp", "127.0.0.1:" .. port, 5))
 end

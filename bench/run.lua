@@ -12,7 +12,6 @@ local REPS = tonumber(arg[1] or os.getenv("BENCH_REPS") or "5")
 local ONLY = {}
 for c in (os.getenv("BENCH_CASES") or "1,2,3,4,5,6,7,8"):gmatch("%d+") do ONLY[tonumber(c)] = true end
 local SERVER_CPU, CLIENT_CPU = 0, 1
-local TMP = os.getenv("TMPDIR") or "/tmp"
 local CLK_TCK = 100
 
 local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -159,7 +158,6 @@ end
 -- ---- the implementations of each case ----
 
 local LUA = "lua5.4"
-local ROOT = "."
 
 -- The machine drifts between fast and slow spells that last seconds (a shared
 -- host under gVisor: the same server measured twice in a row can differ 2x),
@@ -822,8 +820,8 @@ local function stats(runs, key)
   if #xs == 0 then return nil end
   table.sort(xs)
   local n = #xs
-  local median = n % 2 == 1 and xs[(n + 1) // 2] or (xs[n // 2] + xs[n // 2 + 1]) / 2
-  return { median = median, min = xs[1], max = xs[n], n = n }
+  local mid = n % 2 == 1 and xs[(n + 1) // 2] or (xs[n // 2] + xs[n // 2 + 1]) / 2
+  return { median = mid, min = xs[1], max = xs[n], n = n }
 end
 
 -- Ratios of the runs made side by side in one repetition: the machine's own
@@ -959,7 +957,8 @@ for _, case in ipairs(results) do
   elseif case.id == 7 and case.runs.ours[1] and case.runs.ours[1].closed_rate then
     entry.closed_rate = stats(case.runs.ours, "closed_rate")
     entry.lag_p99 = stats(case.runs.ours, "lag")
-    print(string.format("  %-48s %s; start lag p99 (ms) %s", "  closed model's max rate (req/s)", span(entry.closed_rate), span(entry.lag_p99)))
+    print(string.format("  %-48s %s; start lag p99 (ms) %s", "  closed model's max rate (req/s)",
+      span(entry.closed_rate), span(entry.lag_p99)))
   elseif case.id == 7 and case.runs.ours[1] and case.runs.ours[1].uncorrected then
     entry.uncorrected_p99, entry.lag_p99 = stats(case.runs.ours, "uncorrected"), stats(case.runs.ours, "lag")
     entry.stall_ms, entry.expected = stats(case.runs.ours, "stall"), stats(case.runs.ours, "expected")
@@ -979,7 +978,8 @@ for _, case in ipairs(results) do
     print(string.format("  %-48s %-30s %-30s", "  share of the flood captured", span(entry.captured), span(entry.tcpdump_captured)))
     print(string.format("  %-48s %-30s %-30s", "  dropped by the kernel (packets)", span(entry.dropped), span(entry.tcpdump_dropped)))
     entry.sent_rate, entry.tcpdump_sent_rate = stats(o, "sent_rate"), stats(ref_runs, "sent_rate")
-    print(string.format("  %-48s %-30s %-30s", "  the blaster's datagrams/s meanwhile", span(entry.sent_rate), span(entry.tcpdump_sent_rate)))
+    print(string.format("  %-48s %-30s %-30s", "  the blaster's datagrams/s meanwhile",
+      span(entry.sent_rate), span(entry.tcpdump_sent_rate)))
     print(string.format("  %-48s %-30s %-30s", "  --immediate-mode (no target): share captured",
       span(entry.immediate_captured), span(entry.tcpdump_immediate_captured)))
     print(string.format("  %-48s %-30s %-30s", "  --immediate-mode: CPU-s per million packets",

@@ -341,7 +341,7 @@ describe("capture", function()
       cap:stop()
     end
     do
-      local cap <close> = assert(capture.start{ filter = "udp port 9" })
+      local _cap <close> = assert(capture.start{ filter = "udp port 9" })
     end
     for _ = 1, 10 do assert(capture.start{ filter = "udp port 9" }) end
     S.full_gc()

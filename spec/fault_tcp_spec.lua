@@ -63,7 +63,7 @@ end
 describe("fault.proxy (TCP)", function()
   it("forwards both ways with no toxics and counts bytes", function()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       local c <close> = dial(p)
       for _ = 1, 3 do round_trip(c, "hello") end
       local big = pattern(300000)
@@ -82,7 +82,7 @@ describe("fault.proxy (TCP)", function()
 
   it("latency 50 ms: every round trip takes 50 ms or a little more", function()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       local c <close> = dial(p)
       round_trip(c)
       p:add{ type = "latency", attributes = { latency = 50, jitter = 0 } }
@@ -112,7 +112,7 @@ describe("fault.proxy (TCP)", function()
 
   it("latency with jitter stays within latency +- jitter and keeps the order", function()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       p:add{ type = "latency", stream = "upstream", attributes = { latency = 20, jitter = 10 } }
       local c <close> = dial(p)
       local lo, hi = math.huge, 0
@@ -129,7 +129,7 @@ describe("fault.proxy (TCP)", function()
     local size = 5000000
     local body = pattern(size)
     S.run(function()
-      local p <close>, ln = proxied(function(c) c:write(body) end)
+      local p <close>, _ln = proxied(function(c) c:write(body) end)
       p:add{ type = "bandwidth", attributes = { rate = 1000 } }
       local t0 = nh.now()
       local c <close> = dial(p)
@@ -145,7 +145,7 @@ describe("fault.proxy (TCP)", function()
   it("slicer: every read is at most average_size + size_variation", function()
     local body = pattern(1500)
     S.run(function()
-      local p <close>, ln = proxied(function(c) c:write(body) end)
+      local p <close>, _ln = proxied(function(c) c:write(body) end)
       -- 10 ms apart: a reader would have to be that late to see two at once
       p:add{ type = "slicer", attributes = { average_size = 100, size_variation = 20, delay = 10000 } }
       local c <close> = dial(p)
@@ -160,7 +160,7 @@ describe("fault.proxy (TCP)", function()
   it("limit_data: exactly that many bytes, then EOF", function()
     local body = pattern(50000)
     S.run(function()
-      local p <close>, ln = proxied(function(c) c:write(body); c:read(1, 5) end)
+      local p <close>, _ln = proxied(function(c) c:write(body); c:read(1, 5) end)
       p:add{ type = "limit_data", attributes = { bytes = 12345 } }
       local c <close> = dial(p)
       local got, _, err = read_all(c, 5)
@@ -173,7 +173,7 @@ describe("fault.proxy (TCP)", function()
   it("limit_data counts per connection and direction", function()
     S.run(function()
       local got = {}
-      local p <close>, ln = proxied(function(c)
+      local p <close>, _ln = proxied(function(c)
         local who = c:read_full(1, 5)
         local all = read_all(c, 5)
         got[who] = all
@@ -198,7 +198,7 @@ describe("fault.proxy (TCP)", function()
 
   it("reset_peer: the client sees ECONNRESET", function()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       p:add{ type = "reset_peer", stream = "upstream", attributes = { timeout = 20 } }
       local c <close> = dial(p)
       local t0 = nh.now()
@@ -213,7 +213,7 @@ describe("fault.proxy (TCP)", function()
 
   it("reset_peer added to a live connection resets it too (Toxiproxy only FINs)", function()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       local c <close> = dial(p)
       round_trip(c)
       p:add{ type = "reset_peer", stream = "upstream" }
@@ -225,7 +225,7 @@ describe("fault.proxy (TCP)", function()
 
   it("timeout 0: no bytes and no close while it lasts; removing it lets data through", function()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       p:add{ type = "timeout", attributes = { timeout = 0 } }
       local c <close> = dial(p)
       assert(c:write("lost"))
@@ -240,7 +240,7 @@ describe("fault.proxy (TCP)", function()
 
   it("timeout 100: the connection is closed after 100 ms", function()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       p:add{ type = "timeout", attributes = { timeout = 100 } }
       local t0 = nh.now()
       local c <close> = dial(p)
@@ -253,7 +253,7 @@ describe("fault.proxy (TCP)", function()
 
   it("slow_close: the end of stream comes late, the data does not", function()
     S.run(function()
-      local p <close>, ln = proxied(function(c) c:write("bye") end)
+      local p <close>, _ln = proxied(function(c) c:write("bye") end)
       p:add{ type = "slow_close", attributes = { delay = 200 } }
       local t0 = nh.now()
       local c <close> = dial(p)
@@ -267,7 +267,7 @@ describe("fault.proxy (TCP)", function()
 
   it("passes a half close on and keeps the other direction open", function()
     S.run(function()
-      local p <close>, ln = proxied(function(c)
+      local p <close>, _ln = proxied(function(c)
         local all = read_all(c, 5)
         c:write("got " .. #all)
       end)
@@ -280,7 +280,7 @@ describe("fault.proxy (TCP)", function()
 
   it("adds, updates and removes toxics on a live connection", function()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       local c <close> = dial(p)
       assert.is_true(round_trip(c) < 20)
       p:add{ type = "latency", name = "slow", attributes = { latency = 60 } }
@@ -296,7 +296,7 @@ describe("fault.proxy (TCP)", function()
 
   it("applies toxics in the order added and lists them so", function()
     S.run(function()
-      local p <close>, ln = proxied(function(c) c:write(pattern(1000)) end)
+      local p <close>, _ln = proxied(function(c) c:write(pattern(1000)) end)
       -- slicer first, then limit_data: the limit cuts a slice, not the chunk.
       p:add{ type = "slicer", attributes = { average_size = 300, delay = 0 } }
       p:add{ type = "limit_data", attributes = { bytes = 450 } }
@@ -310,7 +310,7 @@ describe("fault.proxy (TCP)", function()
 
   it("toxicity: the toxic applies to each connection with that probability", function()
     S.run(function()
-      local p <close>, ln = proxied(nil, { seed = 7 })
+      local p <close>, _ln = proxied(nil, { seed = 7 })
       p:add{ type = "latency", toxicity = 0.5, attributes = { latency = 40 } }
       local slow = 0
       for _ = 1, 40 do
@@ -325,7 +325,7 @@ describe("fault.proxy (TCP)", function()
   it("the same seed decides the same way for the same connections", function()
     local function pattern_of(seed)
       return S.run(function()
-        local p <close>, ln = proxied(nil, { seed = seed })
+        local p <close>, _ln = proxied(nil, { seed = seed })
         p:add{ type = "latency", toxicity = 0.5, attributes = { latency = 30 } }
         local marks = {}
         for i = 1, 16 do
@@ -342,7 +342,7 @@ describe("fault.proxy (TCP)", function()
 
   it("down: refuses new connections and closes open ones; up again on the same port", function()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       local addr = tostring(p:listen_addr())
       local c <close> = dial(p)
       round_trip(c)
@@ -373,7 +373,7 @@ describe("fault.proxy (TCP)", function()
   it("a client's reset reaches the server as a reset", function()
     S.run(function()
       local result
-      local p <close>, ln = proxied(function(c)
+      local p <close>, _ln = proxied(function(c)
         c:write("hi")
         local _, err = c:read(10, 5)
         result = err
@@ -394,7 +394,7 @@ s.close()]]):format(p:listen_addr().port))), 10)
 
   it("checks what it is asked for, with the argument's name", function()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       assert.matches("invalid toxic type \"lag\"", S.error_of(p.add, p, { type = "lag" }))
       assert.matches("attributes.latency: must be a number",
                      S.error_of(p.add, p, { type = "latency", attributes = { latency = "50" } }))
@@ -425,7 +425,7 @@ s.close()]]):format(p:listen_addr().port))), 10)
     S.full_gc()
     local before = S.open_fds()
     S.run(function()
-      local p <close>, ln = proxied()
+      local p <close>, _ln = proxied()
       p:add{ type = "latency", attributes = { latency = 5, jitter = 2 } }
       p:add{ type = "slicer", stream = "upstream", attributes = { average_size = 64, delay = 100 } }
       local tasks = {}
@@ -448,7 +448,7 @@ s.close()]]):format(p:listen_addr().port))), 10)
     S.run(function()
       local written = 0
       local done = false
-      local p <close>, ln = proxied(function(c)
+      local p <close>, _ln = proxied(function(c)
         local block = string.rep("z", 65536)
         while written < 64 << 20 do
           if not c:write(block, 1) then break end   -- blocks once every buffer is full
@@ -457,7 +457,7 @@ s.close()]]):format(p:listen_addr().port))), 10)
         done = true
       end)
       p:add{ type = "latency", attributes = { latency = 10 } }
-      local c <close> = dial(p)
+      local _c <close> = dial(p)
       local deadline = nh.now() + 10
       while not done and nh.now() < deadline do nh.sleep(0.05) end
       assert.is_true(done)
@@ -469,8 +469,8 @@ s.close()]]):format(p:listen_addr().port))), 10)
 
   it("fault.reset() takes every toxic away and brings every proxy up", function()
     S.run(function()
-      local a <close>, la = proxied()
-      local b <close>, lb = proxied()
+      local a <close>, _la = proxied()
+      local b <close>, _lb = proxied()
       a:add{ type = "latency", attributes = { latency = 100 } }
       b:add{ type = "timeout" }
       assert.is_true(b:set_enabled(false))
@@ -487,7 +487,7 @@ s.close()]]):format(p:listen_addr().port))), 10)
     S.full_gc()
     local before = S.open_fds()
     do
-      local p <close> = assert(fault.proxy{ upstream = "127.0.0.1:9" })
+      local _p <close> = assert(fault.proxy{ upstream = "127.0.0.1:9" })
       assert.are.equal(before + 2, S.open_fds())   -- the listener, the timers' timerfd
     end
     assert.are.equal(before, S.open_fds())

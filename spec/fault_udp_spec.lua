@@ -361,7 +361,7 @@ describe("fault.proxy (UDP)", function()
     S.full_gc()
     local before = S.open_fds()
     S.run(function()
-      local p <close>, _, pc = proxied()
+      local p <close>, _, _pc = proxied()
       p:add{ type = "latency", attributes = { latency = 5, jitter = 2 } }
       p:add{ type = "duplicate", stream = "upstream", attributes = { probability = 0.2 } }
       local tasks = {}

@@ -417,7 +417,7 @@ http {
         code, out = run_tool(S.lua .. " scripts/http_load.lua ftp://example/")
         assert.are.equal(2, code)
         assert.matches("http_load: bad URL ftp://example/", out, 1, true)
-        code, out = run_tool(S.lua .. " scripts/http_load.lua --duration soon http://127.0.0.1:1/")
+        code = run_tool(S.lua .. " scripts/http_load.lua --duration soon http://127.0.0.1:1/")
         assert.are.equal(2, code)
       end, 30)
     end)

@@ -3,7 +3,6 @@
 -- the cap on outstanding transactions, and the options' errors. Timing
 -- bounds here are generous; the tight ones are make bench's (case 7).
 local nh = require "netharness"
-local http = require "netharness.http"
 local load = require "netharness.load"
 local schedule = require "netharness.load.schedule"
 local load_http = require "netharness.load.http"

@@ -22,8 +22,8 @@ describe("resources", function()
   it("<close> variables close sockets at the end of their scope", function()
     local before = S.open_fds()
     do
-      local a <close> = assert(nh.listen_packet("udp", "127.0.0.1:0"))
-      local b <close> = assert(nh.listen("tcp", "127.0.0.1:0"))
+      local _a <close> = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+      local _b <close> = assert(nh.listen("tcp", "127.0.0.1:0"))
       assert.are.equal(before + 2, S.open_fds())
     end
     assert.are.equal(before, S.open_fds())
@@ -113,7 +113,7 @@ describe("resources", function()
     end
     S.parked(tasks)
     for _, t in ipairs(tasks) do assert.is_true(t:cancel()) end
-    tasks = nil
+    tasks = nil   -- luacheck: ignore tasks (dropped for the collector)
     S.full_gc()
     assert.are.equal(before, S.open_fds())
   end)

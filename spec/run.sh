@@ -9,6 +9,16 @@ passed=0
 failed=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# Static checks first: luacheck (Debian lua-check) on every Lua file, as
+# .luacheckrc says; one check, passed or failed.
+echo "== luacheck"
+if luacheck --no-color . >"$log" 2>&1; then
+  passed=$((passed + 1))
+  tail -n 1 "$log"
+else
+  cat "$log"
+  failed=$((failed + 1))
+fi
 for pass in $passes; do
   dir=build
   [ "$pass" = asan ] && dir=build-asan

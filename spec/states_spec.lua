@@ -1,5 +1,4 @@
 -- One Lua state at a time: a C host with two states (spec/host/two_states.c).
-local S = require "support"
 
 describe("a C host with two Lua states", function()
   it("refuses the second state while the first lives, with an error that says why", function()

@@ -146,7 +146,7 @@ describe("tasks", function()
       local closed = false
       local conn = assert(nh.listen_packet("udp", "127.0.0.1:0"))
       local t = nh.spawn(function()
-        local guard <close> = setmetatable({}, { __close = function() closed = true end })
+        local _guard <close> = setmetatable({}, { __close = function() closed = true end })
         return conn:read_from(100)
       end)
       local ok, err = t:wait(0.02)
@@ -339,7 +339,7 @@ describe("tasks", function()
           c:close()
         end)
         local function poll()
-          local t0, d = nh.now()
+          local t0, d = nh.now()   -- luacheck: ignore d (set in the loop)
           repeat d = u:read_from(100, 0) until d or nh.now() - t0 > 2
           return d
         end
@@ -408,7 +408,7 @@ describe("tasks", function()
     end)
 
     it("ends a timed wait by its timeout even when a task waits for itself in a coroutine", function()
-      local reported, restore = quiet()
+      local _, restore = quiet()
       local u = assert(nh.listen_packet("udp", "127.0.0.1:0"))
       assert.is_true(select(2, u:read_from(10, 0.01)).timeout) -- an idle socket that once timed out
       local me

@@ -274,7 +274,8 @@ describe("UDP", function()
         nh.sleep(0.001)
       end
       assert.are.equal("there", got)
-      assert.has_error(function() conn:read_from(100, 0 / 0) end, "bad argument #2 to 'read_from' (timeout must be a number of seconds, not NaN)")
+      assert.has_error(function() conn:read_from(100, 0 / 0) end,
+        "bad argument #2 to 'read_from' (timeout must be a number of seconds, not NaN)")
       peer:close()
       conn:close()
     end)

@@ -176,7 +176,7 @@ function M.run(opts)
   if progress == nil then progress = false end
   if progress == "auto" then progress = isatty_stderr() end
 
-  local function outcome(vu, intended, t0, ok, r, e)
+  local function outcome(_vu, intended, t0, ok, r, e)
     local t1 = net.now()
     cur.completed = cur.completed + 1
     if not ok then               -- the transaction raised
@@ -372,7 +372,7 @@ function M.run(opts)
       rec.asked_rate = len > 0 and (s:count(math.min(now - start, duration)) - s:count(last - start))
         / cfg.shards / len or 0
     end
-    for k, v in pairs(cur) do rec[k] = v end
+    for name, v in pairs(cur) do rec[name] = v end
     if opts.on_interval and not silent then opts.on_interval(rec, hc, hu) end
     if kept and not silent then kept[#kept + 1] = rec end
     if progress then

@@ -12,7 +12,6 @@ local Header = require "netharness.http.header"
 local parse = require "netharness.http.parse"
 local format = require "netharness.http.format"
 local Request, Response = format.Request, format.Response
-local setmetatable = setmetatable
 
 local M = {}
 

@@ -220,9 +220,9 @@ local function transfer_encoding(h, is_request)
     if is_request then return nil, 400, "Transfer-Encoding does not end with chunked" end
     return nil, 501, "unsupported Transfer-Encoding " .. table.concat(codings, ", ")
   end
-  for i = 1, #codings - 1 do
-    if codings[i] == "chunked" then return nil, 400, "chunked applied more than once" end
-    return nil, 501, "unsupported Transfer-Encoding " .. codings[i]
+  if #codings > 1 then   -- the first coding before the final chunked decides
+    if codings[1] == "chunked" then return nil, 400, "chunked applied more than once" end
+    return nil, 501, "unsupported Transfer-Encoding " .. codings[1]
   end
   return true
 end

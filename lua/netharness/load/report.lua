@@ -89,7 +89,7 @@ local function line_chart(id, title, series, opts)
   return table.concat(out, "\n")
 end
 
--- HdrHistogram's percentile plot: x = log10(1 / (1 - p)), 0 at p50 ... 
+-- HdrHistogram's percentile plot: x = log10(1 / (1 - p)), 0 at p50 ...
 local function distribution(h)
   local pts = {}
   if not h or h:count() == 0 then return pts end

@@ -128,9 +128,9 @@ local function run_workers(spec, opts)
   end
   -- (a worker exits 1 when nothing succeeded: its files still count)
   local outputs = {}
-  for i, p in ipairs(procs) do
-    outputs[i] = p:read("a")
-    p:close()
+  for i, proc in ipairs(procs) do
+    outputs[i] = proc:read("a")
+    proc:close()
   end
   local bases = {}
   for _, i in ipairs(shards) do bases[#bases + 1] = dir .. "/worker-" .. i end
