@@ -27,10 +27,11 @@ CTEST_SRC   = $(wildcard spec/c/*.c) $(CORE_SRC)
 SAN_FLAGS   = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 PREFIX     ?= /usr/local
+SHIMS      ?= 1
 LUA_LIBDIR  = $(PREFIX)/lib/lua/5.4
 LUA_SHARE   = $(PREFIX)/share/lua/5.4
 
-DEB_PKGS = lua5.4 liblua5.4-dev libev-dev zlib1g-dev libpcap-dev tshark tcpdump lua-check lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy chromium
+DEB_PKGS = lua5.4 liblua5.4-dev libev-dev zlib1g-dev libpcap-dev tshark tcpdump lua-check luarocks lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy chromium
 
 .PHONY: all deps demo test test-plain test-asan bench install uninstall clean
 
@@ -135,8 +136,9 @@ install: all
 	# every submodule folder (http, fault, load, ...)
 	for d in lua/netharness/*/; do n=$$(basename $$d); install -d $(LUA_SHARE)/netharness/$$n && \
 	  install -m 0644 $$d*.lua $(LUA_SHARE)/netharness/$$n/; done
-	# Under another Lua, `require "netharness"` says which Lua it needs.
-	for v in 5.1 5.2 5.3; do install -d $(PREFIX)/share/lua/$$v && \
+	# Under another Lua, `require "netharness"` says which Lua it needs
+	# (not from luarocks: its tree is for one Lua).
+	[ -z "$(SHIMS)" ] || for v in 5.1 5.2 5.3; do install -d $(PREFIX)/share/lua/$$v && \
 	  install -m 0644 lua/netharness.lua $(PREFIX)/share/lua/$$v/netharness.lua; done
 
 uninstall:
