@@ -1,0 +1,71 @@
+-- types/netharness.lua (LuaCATS annotations for lua-language-server) stays
+-- true: every function it declares exists, and every public function and
+-- method of the core and of netharness.capture is declared there.
+local nh = require "netharness"
+local capture = require "netharness.capture"
+local S = require "support"
+
+local declared = {}   -- class -> { name = true }
+for class, sep, name in S.read_file("types/netharness.lua"):gmatch("\nfunction ([%w_]+)([.:])([%w_]+)%(") do
+  declared[class] = declared[class] or {}
+  declared[class][name] = sep
+end
+
+local function methods(obj)
+  local idx = getmetatable(obj).__index
+  local out = {}
+  for k, v in pairs(idx) do if type(v) == "function" and not k:match("^_") then out[k] = true end end
+  return out
+end
+
+local function same_names(class, runtime)
+  local missing, extra = {}, {}
+  for name in pairs(runtime) do if not declared[class][name] then missing[#missing + 1] = name end end
+  for name in pairs(declared[class]) do if not runtime[name] then extra[#extra + 1] = name end end
+  table.sort(missing)
+  table.sort(extra)
+  assert.same({ missing = {}, extra = {} }, { missing = missing, extra = extra }, class)
+end
+
+describe("types/netharness.lua", function()
+  it("declares the module's functions and no others", function()
+    local fns = {}
+    for k, v in pairs(nh) do
+      -- capture_* are netharness.capture's, declared there
+      if type(v) == "function" and not k:match("^_") and not k:match("^capture_") then fns[k] = true end
+    end
+    same_names("net", fns)
+    local cfns = {}
+    for k, v in pairs(capture) do if type(v) == "function" then cfns[k] = true end end
+    same_names("capture", cfns)
+  end)
+
+  it("declares every method of every type", function()
+    local pc = assert(nh.listen_packet("udp", "127.0.0.1:0"))
+    local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
+    local c = assert(nh.dial("tcp", tostring(ln:addr())))
+    local socket = {}
+    for name in pairs(declared.Socket) do socket[name] = true end
+    for class, obj in pairs({ PacketConn = pc, Conn = c, Listener = ln }) do
+      local own = {}
+      for name in pairs(methods(obj)) do if not socket[name] then own[name] = true end end
+      same_names(class, own)
+      for name in pairs(socket) do assert.is_function(obj[name], class .. ":" .. name) end
+    end
+    same_names("Task", methods(nh.spawn(function() end)))
+    same_names("Histogram", methods(nh.new_histogram()))
+    same_names("Signal", methods(nh.signal()))
+    same_names("Buffer", methods(nh.buffer()))
+    c:close()
+    ln:close()
+    pc:close()
+    nh.run(1)
+  end)
+
+  it("declares every method of a capture", function()
+    S.need_capture(pending)
+    local cap = assert(capture.start{ filter = "udp port 9" })
+    same_names("Capture", methods(cap))
+    cap:stop()
+  end)
+end)
