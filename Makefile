@@ -31,7 +31,7 @@ SHIMS      ?= 1
 LUA_LIBDIR  = $(PREFIX)/lib/lua/5.4
 LUA_SHARE   = $(PREFIX)/share/lua/5.4
 
-DEB_PKGS = lua5.4 liblua5.4-dev libev-dev zlib1g-dev libpcap-dev tshark tcpdump lua-check luarocks lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy chromium
+DEB_PKGS = lua5.4 liblua5.4-dev libev-dev zlib1g-dev libpcap-dev tshark tcpdump lua-check luarocks lua-argparse lua-busted lua-dkjson pkg-config socat python3 curl nginx-light wrk haproxy chromium
 
 .PHONY: all deps demo test test-plain test-asan bench install uninstall clean
 

@@ -18,6 +18,7 @@ description = {
 dependencies = {
   "lua >= 5.4, < 5.5",
   "dkjson",
+  "argparse",
 }
 external_dependencies = {
   LIBEV = { header = "ev.h", library = "ev" },

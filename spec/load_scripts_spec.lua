@@ -108,11 +108,11 @@ describe("scripts/http_load.lua", function()
   it("says what is wrong with its arguments, exiting 2", function()
     S.run(function()
       local cases = {
-        { "-c", "needs a value" },
+        { "-c", "option .%-c. requires an argument" },
         { "-d 5x http://127.0.0.1:1/", "must be a duration" },
         { "http://a/ http://b/", "only one URL" },
         { "-H nocolon http://127.0.0.1:1/", "bad header" },
-        { "-q http://127.0.0.1:1/", "unknown option: %-q" },
+        { "-q http://127.0.0.1:1/", "unknown option .%-q." },
         { "-R 0 http://127.0.0.1:1/", "%-%-rate must be a positive number" },
         { "--shard 3 --shards 2 http://127.0.0.1:1/", "below" },
         { "ftp://x/", "bad URL" },
