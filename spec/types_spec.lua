@@ -1,14 +1,17 @@
--- types/netharness.lua (LuaCATS annotations for lua-language-server) stays
--- true: every function it declares exists, and every public function and
--- method of the core and of netharness.capture is declared there.
+-- types/ (LuaCATS annotations for lua-language-server) stays true: every
+-- function declared there exists, and every public function and method of
+-- the core and of the capture, http, fault, load and histogram modules is
+-- declared.
 local nh = require "netharness"
 local capture = require "netharness.capture"
 local S = require "support"
 
 local declared = {}   -- class -> { name = true }
-for class, sep, name in S.read_file("types/netharness.lua"):gmatch("\nfunction ([%w_]+)([.:])([%w_]+)%(") do
-  declared[class] = declared[class] or {}
-  declared[class][name] = sep
+for _, file in ipairs({ "types/netharness.lua", "types/modules.lua" }) do
+  for class, sep, name in S.read_file(file):gmatch("\nfunction ([%w_]+)([.:])([%w_]+)%(") do
+    declared[class] = declared[class] or {}
+    declared[class][name] = sep
+  end
 end
 
 local function methods(obj)
@@ -60,6 +63,32 @@ describe("types/netharness.lua", function()
     ln:close()
     pc:close()
     nh.run(1)
+  end)
+
+  it("declares the modules' functions and their objects' methods", function()
+    local function functions(t)
+      local out = {}
+      for k, v in pairs(t) do if type(v) == "function" then out[k] = true end end
+      return out
+    end
+    local http = require "netharness.http"
+    same_names("http", functions(http))
+    same_names("fault", functions(require "netharness.fault"))
+    same_names("load", functions(require "netharness.load"))
+    same_names("histogram", functions(require "netharness.histogram"))
+    same_names("Client", methods(http.new_client()))
+    local req = http.new_request("GET", "http://127.0.0.1/")
+    assert.is_function(req.write)
+    same_names("Response", methods(http.new_response(200)))
+    -- Header's metatable also holds the module's internals: declared ones exist
+    local h = http.new_header()
+    for name in pairs(declared.Header) do assert.is_function(h[name], "Header:" .. name) end
+    local fault = require "netharness.fault"
+    local p = assert(fault.proxy{ listen = "127.0.0.1:0", upstream = "127.0.0.1:9" })
+    local own = methods(p)
+    own.__close = nil
+    same_names("Proxy", own)
+    p:close()
   end)
 
   it("declares every method of a capture", function()
