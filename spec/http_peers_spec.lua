@@ -352,9 +352,14 @@ http {
           .. tostring(ln:addr()) .. "/")
         assert.are.equal(0, code, out)
         local requests, errors = out:match("result requests=(%d+) .* errors=(%d+)")
-        assert.are.equal("0", errors, out)
-        assert.are.equal(served, tonumber(requests))
-        assert.is_true(conns >= tonumber(requests) / 2, conns .. " connections for " .. requests)
+        requests = tonumber(requests)
+        -- the closes cost no error; transactions still out when the run
+        -- ended (its 0.2 s drain, slow under ASan) are another cause
+        local unfinished = tonumber(out:match("unfinished at end (%d+)")) or 0
+        assert.are.equal(0, tonumber(errors) - unfinished, out)
+        assert.is_true(unfinished <= 2, out)
+        assert.is_true(served >= requests and served <= requests + unfinished, served .. " served, " .. out)
+        assert.is_true(conns >= requests / 2, conns .. " connections for " .. requests)
         ln:close()
       end, 30)
     end)
