@@ -232,7 +232,7 @@ static int l_start(lua_State *L)
         }
     }
     lc->stopped = 0;
-    nh_sched.captures++;
+    nh_sched.readers++;
     return 1;
 }
 
@@ -368,7 +368,7 @@ static void stop(lcap *lc)
         return;
     char err[128];
     lc->stopped = 1;
-    nh_sched.captures--;
+    nh_sched.readers--;
     if (nh_capture_stop(&lc->c, err, sizeof err) < 0)
         lc->write_failed = 1;
 }

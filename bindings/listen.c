@@ -113,6 +113,21 @@ static int l_accept(lua_State *L)
     return accept_k(L, LUA_OK, 0);
 }
 
+/* file_listener(fd) -> Listener | nil, err: Go's net.FileListener, for a
+ * listening socket handed over by a parent (fd 3 of LISTEN_FDS; see
+ * netharness.process.inherited_listeners). The Listener takes the fd over. */
+static int l_file_listener(lua_State *L)
+{
+    lua_Integer fd = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 1, "an fd number expected");
+    nh_lsock *ls = nh_sock_new(L, NH_K_LISTENER, NH_TCP);
+    const char *sys;
+    if (nh_socket_adopt_listener(&ls->s, (int)fd, &sys) < 0)
+        return nh_fail(L, "file_listener", -1, NULL, NULL, NH_ERR_SYS,
+                       lua_pushfstring(L, "%s fd %d", sys, (int)fd), errno, NULL);
+    return 1;
+}
+
 void nh_listen_open(lua_State *L)
 {
     static const luaL_Reg methods[] = {
@@ -121,4 +136,6 @@ void nh_listen_open(lua_State *L)
     nh_add_methods(L, NH_LISTENER, methods);
     lua_pushcfunction(L, l_listen);
     lua_setfield(L, -2, "listen");
+    lua_pushcfunction(L, l_file_listener);
+    lua_setfield(L, -2, "file_listener");
 }

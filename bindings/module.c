@@ -2,6 +2,8 @@
  * The C module netharness.core: registers every type and function. Scripts use
  * it through the Lua package netharness (lua/netharness.lua).
  */
+#include <signal.h>
+
 #include "nh.h"
 
 #define NH_VERSION "0.1.0"
@@ -57,6 +59,11 @@ __attribute__((visibility("default"))) int luaopen_netharness_core(lua_State *L)
     claim_state(L);
     if (!ev_default_loop(0))
         return luaL_error(L, "netharness: cannot initialise the libev loop");
+    /* libev's default loop reaps every child on SIGCHLD (waitpid(-1)) for its
+     * ev_child watchers, which we do not use: io.popen's close and
+     * os.execute then lost the exit status of their commands ("No child
+     * processes"), and core/proc.c could not keep an exited child's PID. */
+    signal(SIGCHLD, SIG_DFL);
     lua_newtable(L);
     nh_errors_open(L);
     nh_addr_open(L);
@@ -72,6 +79,7 @@ __attribute__((visibility("default"))) int luaopen_netharness_core(lua_State *L)
     nh_buffer_open(L);
     nh_fault_open(L);
     nh_capture_open_lib(L);
+    nh_process_open(L);
     lua_pushliteral(L, NH_VERSION);
     lua_setfield(L, -2, "version");
     return 1;

@@ -87,7 +87,7 @@ extern struct nh_sched {
     lua_State *thread;    /* ours, for handlers and tracebacks; stack slot 1: the live table */
     nh_queue all_done;    /* run() waits here for live == 0 */
     lua_Hook alone_hook;  /* the hook when a lone wait began (nh_alone) */
-    int captures;         /* packet captures running: their packets are read on the loop */
+    int readers;          /* packet captures and child processes: what they send is read on the loop */
 } nh_sched;
 
 /* When the state using netharness closes (module.c): forget it. */
@@ -117,7 +117,7 @@ int nh_wait_status(lua_State *L);
 int nh_drive(int *done);
 /* Can the caller wait inside a system call instead of on the loop? Only when
  * nothing else could run meanwhile: the caller is not a task, no task lives,
- * no capture is reading packets and no wake is pending (core/dgram.h says what
+ * no capture or child process is read on the loop and no wake is pending (core/dgram.h says what
  * this saves). Such a wait must
  * end on a signal (EINTR), so Ctrl-C is seen. */
 int nh_alone(lua_State *L);
@@ -240,5 +240,6 @@ void nh_histogram_open(lua_State *L);
 void nh_signal_open(lua_State *L);
 void nh_buffer_open(lua_State *L);
 void nh_capture_open_lib(lua_State *L);
+void nh_process_open(lua_State *L);
 
 #endif

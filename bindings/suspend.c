@@ -165,7 +165,7 @@ int nh_wait_status(lua_State *L)
 int nh_alone(lua_State *L)
 {
     (void)L;
-    if (nh_sched.live || nh_sched.captures || ev_pending_count(NH_LOOP))
+    if (nh_sched.live || nh_sched.readers || ev_pending_count(NH_LOOP))
         return 0;
     nh_sched.alone_hook = lua_gethook(nh_sched.main);
     return 1;

@@ -141,6 +141,34 @@ int nh_socket_listen(nh_socket *s, const nh_addr *addr, int backlog, const char 
     return 0;
 }
 
+int nh_socket_adopt_listener(nh_socket *s, int fd, const char **sys)
+{
+    int type = 0, listening = 0;
+    socklen_t len = sizeof type;
+    struct sockaddr_in6 sa;
+    socklen_t salen = sizeof sa;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        return fail(-1, "getsockopt", sys);
+    len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+        return fail(-1, "getsockopt", sys);
+    if (getsockname(fd, (struct sockaddr *)&sa, &salen) < 0)
+        return fail(-1, "getsockname", sys);
+    if (type != SOCK_STREAM || !listening ||
+        (sa.sin6_family != AF_INET && sa.sin6_family != AF_INET6)) {
+        errno = ENOTSOCK;   /* not a TCP listening socket */
+        return fail(-1, "adopt", sys);
+    }
+    /* Inherited fds come without close-on-exec and blocking. */
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+        return fail(-1, "fcntl", sys);
+    s->net = sa.sin6_family == AF_INET ? NH_TCP4 : NH_TCP6;
+    attach_fd(s, fd);
+    fetch_local(s);
+    return 0;
+}
+
 static void set_nodelay(int fd)
 {
     int one = 1;

@@ -57,6 +57,11 @@ void nh_socket_init(nh_socket *s, int net);
 /* socket(2) + bind(2) (+ listen(2) for streams): a listener or a packet conn.
  * backlog < 0 means the system's maximum. */
 int nh_socket_listen(nh_socket *s, const nh_addr *addr, int backlog, const char **sys);
+/* A TCP listening socket made elsewhere (an fd inherited through LISTEN_FDS):
+ * s takes fd over (closing s closes it), made non-blocking and
+ * close-on-exec, with its network (tcp4 or tcp6). -1 with errno (ENOTSOCK:
+ * not a TCP listener) and *sys; fd is then left as it was. */
+int nh_socket_adopt_listener(nh_socket *s, int fd, const char **sys);
 
 /* Start connecting to addr: 0 connected, 1 in progress (wait for the write side,
  * then nh_socket_connect_result), -1 failed. For UDP this only sets the peer. */

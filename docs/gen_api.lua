@@ -3,7 +3,7 @@
 -- say the same. spec/types_spec.lua checks that docs/api.md is up to date.
 --
 --   lua5.4 docs/gen_api.lua > docs/api.md
-local FILES = { "types/netharness.lua", "types/modules.lua" }
+local FILES = { "types/netharness.lua", "types/modules.lua", "types/kit.lua" }
 
 local function read(path)
   local f = assert(io.open(path, "r"))

@@ -7,7 +7,7 @@ local capture = require "netharness.capture"
 local S = require "support"
 
 local declared = {}   -- class -> { name = true }
-for _, file in ipairs({ "types/netharness.lua", "types/modules.lua" }) do
+for _, file in ipairs({ "types/netharness.lua", "types/modules.lua", "types/kit.lua" }) do
   for class, sep, name in S.read_file(file):gmatch("\nfunction ([%w_]+)([.:])([%w_]+)%(") do
     declared[class] = declared[class] or {}
     declared[class][name] = sep
@@ -34,8 +34,9 @@ describe("types/netharness.lua", function()
   it("declares the module's functions and no others", function()
     local fns = {}
     for k, v in pairs(nh) do
-      -- capture_* are netharness.capture's, declared there
-      if type(v) == "function" and not k:match("^_") and not k:match("^capture_") then fns[k] = true end
+      -- capture_* and process_* are netharness.capture's and .process's, declared there
+      if type(v) == "function" and not k:match("^_") and not k:match("^capture_")
+        and not k:match("^process_") then fns[k] = true end
     end
     same_names("net", fns)
     local cfns = {}
@@ -83,6 +84,13 @@ describe("types/netharness.lua", function()
     -- Header's metatable also holds the module's internals: declared ones exist
     local h = http.new_header()
     for name in pairs(declared.Header) do assert.is_function(h[name], "Header:" .. name) end
+    local process = require "netharness.process"
+    same_names("process", functions(process))
+    local child = assert(process.start{ cmd = { "true" } })
+    local own_p = methods(child)
+    own_p.__close, own_p.__tostring = nil, nil
+    same_names("Process", own_p)
+    child:close()
     local fault = require "netharness.fault"
     local p = assert(fault.proxy{ listen = "127.0.0.1:0", upstream = "127.0.0.1:9" })
     local own = methods(p)

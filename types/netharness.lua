@@ -217,6 +217,12 @@ function net.listen_packet(network, address) end
 ---@return netharness.Listener? ln
 ---@return netharness.Error? err
 function net.listen(network, address, opts) end
+---A TCP listening socket this process was handed (fd 3 of LISTEN_FDS):
+---Go's net.FileListener. The Listener takes the fd over.
+---@param fd integer
+---@return netharness.Listener? ln
+---@return netharness.Error? err ENOTSOCK when fd is not a TCP listener
+function net.file_listener(fd) end
 ---@param network string "tcp", "udp4", ...
 ---@param address string|netharness.Addr
 ---@param timeout? number

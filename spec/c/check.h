@@ -34,5 +34,6 @@ void resolve_tests(void);
 void prng_tests(void);
 void toxic_tests(void);
 void decode_tests(void);
+void proc_tests(void);
 
 #endif

@@ -21,6 +21,7 @@ int main(void)
     prng_tests();
     toxic_tests();
     decode_tests();
+    proc_tests();
     printf("core C tests: %d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
