@@ -35,7 +35,8 @@ static void report(nh_task *t, const char *msg)
     if (lua_isfunction(S, -1)) {
         push_task(S, t);
         lua_pushstring(S, msg);
-        if (lua_pcall(S, 2, 0, 0) != LUA_OK)
+        lua_getiuservalue(S, -2, 2);   /* the error value itself (a table, say) */
+        if (lua_pcall(S, 3, 0, 0) != LUA_OK)
             fprintf(stderr, "netharness: error in on_task_error handler: %s\n(task error: %s)\n",
                     lua_tostring(S, -1), msg);
     } else {
@@ -142,6 +143,13 @@ static void resume(nh_task *t)
     }
     lua_State *S = nh_sched.thread;
     push_task(S, t);   /* keep t alive through finish */
+    if (rc != LUA_OK && lua_checkstack(co, 1)) {
+        /* The error value as raised (user value 2): an error object (a
+         * busted failure, a table with fields) stays one for whoever waits. */
+        lua_pushvalue(co, -1);
+        lua_xmove(co, S, 1);
+        lua_setiuservalue(S, -2, 2);
+    }
     outcome(co, rc, nres);
     if (rc == LUA_OK) {
         finish(t, lua_istable(S, -1) ? NH_T_DONE : NH_T_FAILED);
@@ -167,7 +175,7 @@ static int l_spawn(lua_State *L)
     luaL_checktype(L, 1, LUA_TFUNCTION);
     int n = lua_gettop(L);
     luaL_checkstack(L, n + 3, "too many arguments to spawn");
-    nh_task *t = lua_newuserdatauv(L, sizeof *t, 1);
+    nh_task *t = lua_newuserdatauv(L, sizeof *t, 2);
     memset(t, 0, sizeof *t);
     t->anchor = LUA_NOREF;
     nh_waiter_init(&t->w, task_wake);
@@ -200,7 +208,8 @@ static int push_outcome(lua_State *L, nh_task *t)
     if (t->state != NH_T_DONE) {
         lua_pushboolean(L, 0);
         lua_insert(L, -2);
-        return 2;
+        lua_getiuservalue(L, 1, 2);
+        return 3;
     }
     int idx = lua_gettop(L);
     lua_getfield(L, idx, "n");
@@ -233,7 +242,9 @@ static int wait_k(lua_State *L, int status, lua_KContext ctx)
     return wait_done(L, nh_wait_status(L));
 }
 
-/* task:wait([timeout]) -> true, results... | false, message | nil, timeout error */
+/* task:wait([timeout]) -> true, results... | false, message, error value | nil,
+ * timeout error. The message has the traceback; the error value is what the
+ * task raised (nil for a cancelled task). */
 static int l_task_wait(lua_State *L)
 {
     nh_task *t = check_task(L, 1);

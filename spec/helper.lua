@@ -15,14 +15,16 @@ local limit = tonumber(os.getenv("NH_SPEC_LIMIT")) or 60
 local pid = io.open("/proc/self/stat"):read("n")
 local watchdog
 busted.subscribe({ "test", "start" }, function()
-  local p = io.popen(("env -u LD_PRELOAD sh -c 'sleep %d; echo \"spec time limit (%d s) reached\" >&2; "
+  -- setsid: a group of its own, so the kill at the end reaches its sleep,
+  -- which would otherwise hold our stderr open for the rest of the minute.
+  local p = io.popen(("env -u LD_PRELOAD setsid sh -c 'sleep %d; echo \"spec time limit (%d s) reached\" >&2; "
     .. "kill -INT %d' </dev/null >/dev/null & echo $!"):format(limit, limit, pid))
   watchdog = p:read("n")
   p:close()
   return nil, true
 end)
 busted.subscribe({ "test", "end" }, function()
-  if watchdog then os.execute("kill " .. watchdog .. " 2>/dev/null") end
+  if watchdog then os.execute("kill -TERM -" .. watchdog .. " " .. watchdog .. " 2>/dev/null") end
   watchdog = nil
   return nil, true
 end)

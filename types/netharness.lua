@@ -143,8 +143,9 @@ function Listener:addr() end
 ---A task: a coroutine run by the loop, like a goroutine.
 ---@class netharness.Task
 local Task = {}
----true and the results when it returned; false and the message when it
----failed or was cancelled; nil and a timeout error when the wait timed out.
+---true and the results when it returned; false, the message (with the
+---traceback) and the error value as raised when it failed (false and the
+---message when cancelled); nil and a timeout error when the wait timed out.
 ---@param timeout? number
 ---@return boolean? ok
 ---@return any ...
@@ -252,7 +253,7 @@ function net.running() end
 ---@return integer
 function net.live_tasks() end
 function net.cancel_all() end
----@param fn? fun(task: netharness.Task, message: string)
+---@param fn? fun(task: netharness.Task, message: string, err: any) message has the traceback; err is the value raised
 ---@return function? previous
 function net.on_task_error(fn) end
 ---@param tasks netharness.Task[]
