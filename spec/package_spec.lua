@@ -18,6 +18,7 @@ describe("netharness-scm-1.rockspec", function()
     assert.matches("netharness scm%-1 is now installed in " .. tree:gsub("%p", "%%%0"), out)
     p = S.popen(("cd %s && eval \"$(luarocks --lua-version=5.4 --tree=%s path)\" && %s -e '"
       .. "local net = require \"netharness\"; require \"netharness.capture\"; require \"netharness.load\"; "
+      .. "require \"netharness.test\"; require \"netharness.process\"; "
       .. "print(net.version, package.searchpath(\"netharness.core\", package.cpath))' 2>&1")
       :format(elsewhere, tree, S.lua))
     out = p:read("a")

@@ -1,25 +1,19 @@
 -- What specs share: a time-limited runner for test bodies, an open-fd count,
 -- and child processes (our scripts, python, socat) with bounded lifetimes.
+-- The runner and the processes are netharness.test's and netharness.process's,
+-- the kit users have: this project's specs keep it true.
 local nh = require "netharness"
+local process = require "netharness.process"
+local T = require "netharness.test"
 local lfs = require "lfs"
 
 local S = {}
 
--- Run fn as a task on the loop and wait at most `limit` seconds. Fails the
--- spec if the body fails, times out, or any other task it started fails; any
--- task still alive afterwards is cancelled, so nothing leaks into later specs.
+-- Run fn as a task on the loop and wait at most `limit` seconds: the kit's
+-- T.run (a failure of the body or of a task it started fails the spec; the
+-- tasks left are cancelled).
 function S.run(fn, limit)
-  limit = limit or 10
-  local failures = {}
-  local previous = nh.on_task_error(function(_, msg) failures[#failures + 1] = msg end)
-  local task = nh.spawn(fn)
-  local ok, a, b, c = task:wait(limit)
-  nh.cancel_all()
-  nh.on_task_error(previous)
-  if ok == nil then error("spec body did not finish within " .. limit .. "s", 2) end
-  if ok == false then error(a, 0) end
-  if #failures > 0 then error("a task failed: " .. failures[1], 0) end
-  return a, b, c
+  return T.run(fn, limit or 10)
 end
 
 -- Let the loop run until every task in `tasks` has started and is parked in
@@ -85,65 +79,58 @@ function S.popen(cmd)
   return io.popen(CLEAN_ENV .. "sh -c " .. shell_quote(cmd))
 end
 
--- Start a shell command in the background, in a process group of its own,
--- killed by `timeout` after `limit` seconds at the latest. Children never get
--- the sanitizer runtime that the ASan pass preloads into this process.
+-- The environment of children: never the sanitizer runtime the ASan pass
+-- preloads into this process.
+S.CHILD_ENV = { LD_PRELOAD = false, ASAN_OPTIONS = false, UBSAN_OPTIONS = false }
+
+-- Start a shell command in the background (netharness.process: a process
+-- group of its own, output read on the loop), killed by `timeout` after
+-- `limit` seconds at the latest. For a program that needs no shell,
+-- T.process (netharness.test) is the kit's way.
 function S.start(cmd, limit)
-  local out = os.tmpname()
-  local status = out .. ".status"
-  local script = string.format("timeout -k 2 %d sh -c %s >%s 2>&1; echo $? >%s",
-    limit or 30, shell_quote(cmd), out, status)
-  -- setsid: the job leads a session of its own (timeout makes its own process
-  -- group inside it), so S.stop reaches everything it started.
-  local p = S.popen("setsid sh -c " .. shell_quote(script) .. " </dev/null >/dev/null 2>&1 & echo $!")
-  local pid = tonumber(p:read("l"))
-  p:close()
-  assert(pid, "could not start: " .. cmd)
-  return { pid = pid, out = out, status = status, cmd = cmd }
+  local p = assert(process.start{
+    cmd = { "timeout", "-k", "2", tostring(limit or 30), "sh", "-c", cmd },
+    env = S.CHILD_ENV,
+  })
+  return { pid = p.pid, p = p, cmd = cmd }
 end
 
 function S.output(proc)
-  return read_file(proc.out) or ""
+  return (proc.p:output())
 end
 
 -- Wait (on the loop, so our own servers keep running) until the output
--- matches a Lua pattern; returns the output, or nil and the output so far.
+-- matches a Lua pattern; returns the output, or nil and the output so far
+-- (at the limit, or when the command exited without printing it).
 function S.wait_output(proc, pattern, limit)
-  local deadline = nh.now() + (limit or 5)
-  repeat
-    local out = S.output(proc)
-    if out:find(pattern) then return out end
-    nh.sleep(0.02)
-  until nh.now() > deadline
+  if proc.p:wait_output(pattern, limit or 5) then return S.output(proc) end
   return nil, S.output(proc)
 end
 
--- Wait for the process to exit: its exit code and output, or nil on timeout.
+-- The shell's $? for a signal: 128 + its number.
+local SIGNUM = { SIGHUP = 1, SIGINT = 2, SIGQUIT = 3, SIGABRT = 6, SIGKILL = 9, SIGUSR1 = 10,
+  SIGSEGV = 11, SIGUSR2 = 12, SIGPIPE = 13, SIGALRM = 14, SIGTERM = 15 }
+
+-- Wait for the process to exit: its exit code (as the shell's $?) and
+-- output, or nil and the output on timeout.
 function S.wait_exit(proc, limit)
-  local deadline = nh.now() + (limit or 10)
-  repeat
-    local st = read_file(proc.status)
-    if st and st:match("%d") then return tonumber(st:match("%d+")), S.output(proc) end
-    nh.sleep(0.02)
-  until nh.now() > deadline
-  return nil, S.output(proc)
+  local st = proc.p:wait_exit(limit or 10)
+  if not st then return nil, S.output(proc) end
+  return st.code or 128 + (SIGNUM[st.signal] or 0), S.output(proc)
 end
 
--- PIDs of the processes named `name` in the session we started.
+-- PIDs of the processes named `name` in the process group we started.
 function S.pids(proc, name)
-  local p = S.popen("pgrep -s " .. proc.pid .. " -x " .. name)
+  local p = S.popen("pgrep -g " .. proc.pid .. " -x " .. name)
   local pids = {}
   for line in p:lines() do pids[#pids + 1] = tonumber(line) end
   p:close()
   return pids
 end
 
--- Stop the session we started, by its leader's PID, and remove its files.
+-- Stop what we started: SIGTERM to its group, SIGKILL after 3 s.
 function S.stop(proc)
-  S.execute("pkill -TERM -s " .. proc.pid .. " 2>/dev/null")
-  S.wait_exit(proc, 3)
-  os.remove(proc.out)
-  os.remove(proc.status)
+  proc.p:stop(3)
 end
 
 -- http.serve(handler, opts) on a fresh port of 127.0.0.1, as a task: the
@@ -154,21 +141,11 @@ function S.http_server(handler, opts)
   return ln, tostring(ln:addr())
 end
 
--- A port on 127.0.0.1 that nobody listens on now, for specs of refused
--- connections. It is bound and closed again, so another process may take it
--- meanwhile (a race): a child that is to listen binds port 0 instead and
--- says its port (S.wait_output) or shows it (S.bound_port).
+-- A port on 127.0.0.1 that nobody listens on now (UDP unless told): the
+-- kit's T.free_port, which can race; a child that is to listen binds port 0
+-- and says its port (S.wait_output) or shows it (S.bound_port).
 function S.free_port(network)
-  network = network or "udp"
-  local c
-  if network:sub(1, 3) == "udp" then
-    c = assert(nh.listen_packet(network, "127.0.0.1:0"))
-  else
-    c = assert(nh.listen(network, "127.0.0.1:0"))
-  end
-  local port = c:local_addr().port
-  c:close()
-  return port
+  return T.free_port(network or "udp")
 end
 
 -- The inodes of the sockets process pid holds.
