@@ -27,7 +27,8 @@ static void push_task(lua_State *S, nh_task *t)
         lua_xmove(nh_sched.thread, S, 1);
 }
 
-static void report(nh_task *t, const char *msg)
+/* err: the stack index on nh_sched.thread of the error value as raised, or 0. */
+static void report(nh_task *t, const char *msg, int err)
 {
     lua_State *S = nh_sched.thread;
     int top = lua_gettop(S);
@@ -35,7 +36,10 @@ static void report(nh_task *t, const char *msg)
     if (lua_isfunction(S, -1)) {
         push_task(S, t);
         lua_pushstring(S, msg);
-        lua_getiuservalue(S, -2, 2);   /* the error value itself (a table, say) */
+        if (err)
+            lua_pushvalue(S, err);   /* the error value itself (a table, say) */
+        else
+            lua_pushnil(S);
         if (lua_pcall(S, 3, 0, 0) != LUA_OK)
             fprintf(stderr, "netharness: error in on_task_error handler: %s\n(task error: %s)\n",
                     lua_tostring(S, -1), msg);
@@ -118,7 +122,7 @@ static void resume(nh_task *t)
         lua_State *S = nh_sched.thread;
         push_task(S, t);
         lua_resetthread(co);
-        report(t, NH_HIJACKED);
+        report(t, NH_HIJACKED, 0);
         lua_pushliteral(S, NH_HIJACKED);
         finish(t, NH_T_FAILED);
         lua_pop(S, 1);
@@ -142,23 +146,34 @@ static void resume(nh_task *t)
         return;
     }
     lua_State *S = nh_sched.thread;
-    push_task(S, t);   /* keep t alive through finish */
-    if (rc != LUA_OK && lua_checkstack(co, 1)) {
-        /* The error value as raised (user value 2): an error object (a
-         * busted failure, a table with fields) stays one for whoever waits. */
+    int err = 0;
+    if (rc != LUA_OK && lua_checkstack(co, 1) && lua_checkstack(S, 4)) {
+        /* The error value as raised, kept beside the message: an error
+         * object (a busted failure, a table with fields) stays one for
+         * whoever waits. Only failures pay for it. */
         lua_pushvalue(co, -1);
         lua_xmove(co, S, 1);
-        lua_setiuservalue(S, -2, 2);
+        err = lua_gettop(S);
     }
+    push_task(S, t);   /* keep t alive through finish */
     outcome(co, rc, nres);
     if (rc == LUA_OK) {
         finish(t, lua_istable(S, -1) ? NH_T_DONE : NH_T_FAILED);
     } else {
         lua_resetthread(co);              /* closes its pending <close> variables */
-        report(t, lua_tostring(S, -1));
+        report(t, lua_tostring(S, -1), err);
+        if (err) {   /* the outcome: {message, error value} */
+            lua_createtable(S, 2, 0);
+            lua_insert(S, -2);
+            lua_rawseti(S, -2, 1);
+            lua_pushvalue(S, err);
+            lua_rawseti(S, -2, 2);
+        }
         finish(t, NH_T_FAILED);
     }
     lua_pop(S, 1);
+    if (err)
+        lua_remove(S, err);
 }
 
 static void task_wake(nh_waiter *w, int status)
@@ -175,7 +190,7 @@ static int l_spawn(lua_State *L)
     luaL_checktype(L, 1, LUA_TFUNCTION);
     int n = lua_gettop(L);
     luaL_checkstack(L, n + 3, "too many arguments to spawn");
-    nh_task *t = lua_newuserdatauv(L, sizeof *t, 2);
+    nh_task *t = lua_newuserdatauv(L, sizeof *t, 1);
     memset(t, 0, sizeof *t);
     t->anchor = LUA_NOREF;
     nh_waiter_init(&t->w, task_wake);
@@ -208,7 +223,11 @@ static int push_outcome(lua_State *L, nh_task *t)
     if (t->state != NH_T_DONE) {
         lua_pushboolean(L, 0);
         lua_insert(L, -2);
-        lua_getiuservalue(L, 1, 2);
+        if (!lua_istable(L, -1))
+            return 2;   /* cancelled, or a failure without its value */
+        lua_rawgeti(L, -1, 1);   /* {message, error value} */
+        lua_rawgeti(L, -2, 2);
+        lua_remove(L, -3);
         return 3;
     }
     int idx = lua_gettop(L);
@@ -269,7 +288,7 @@ static int cancel(lua_State *L, nh_task *t)
     lua_State *S = nh_sched.thread;
     push_task(S, t);
     if (lua_resetthread(t->co) != LUA_OK)
-        report(t, lua_tostring(t->co, -1));
+        report(t, lua_tostring(t->co, -1), 0);
     lua_pushliteral(S, "cancelled");
     finish(t, NH_T_CANCELLED);
     lua_pop(S, 1);

@@ -28,3 +28,7 @@ busted.subscribe({ "test", "end" }, function()
   watchdog = nil
   return nil, true
 end)
+
+-- Programs the specs start (T.process) never get the sanitizer runtime the
+-- ASan pass preloads into this process: S.start's commands do not either.
+require("netharness.test").defaults.env = { LD_PRELOAD = false, ASAN_OPTIONS = false, UBSAN_OPTIONS = false }

@@ -5,7 +5,6 @@
 local nh = require "netharness"
 local process = require "netharness.process"
 local T = require "netharness.test"
-local lfs = require "lfs"
 
 local S = {}
 
@@ -39,13 +38,9 @@ function S.error_of(fn, ...)
   return tostring(err)
 end
 
--- Number of file descriptors this process has open.
+-- Number of file descriptors this process has open (the kit's T.open_fds).
 function S.open_fds()
-  local n = 0
-  for name in lfs.dir("/proc/self/fd") do
-    if name ~= "." and name ~= ".." then n = n + 1 end
-  end
-  return n - 1 -- the directory being listed
+  return (T.open_fds())
 end
 
 function S.full_gc()
@@ -81,7 +76,7 @@ end
 
 -- The environment of children: never the sanitizer runtime the ASan pass
 -- preloads into this process.
-S.CHILD_ENV = { LD_PRELOAD = false, ASAN_OPTIONS = false, UBSAN_OPTIONS = false }
+S.CHILD_ENV = T.defaults.env   -- set by spec/helper.lua
 
 -- Start a shell command in the background (netharness.process: a process
 -- group of its own, output read on the loop), killed by `timeout` after
@@ -208,13 +203,22 @@ end
 
 S.lua = "lua5.4"
 
+-- This checkout's folder (busted runs from it).
+local ROOT
+do
+  local p = io.popen("pwd")
+  ROOT = p:read("l")
+  p:close()
+end
+
 -- A script for a child process (run it with S.lua, then os.remove it) that
--- finds the module in this checkout as `net`; body is the rest of it.
+-- finds the module in this checkout as `net`, whatever folder it runs in;
+-- body is the rest of it.
 function S.child_script(body)
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
-  f:write('package.path = "lua/?.lua;" .. package.path\n',
-    'package.cpath = "build/?.so;" .. package.cpath\n',
+  f:write(string.format("package.path = %q .. package.path\n", ROOT .. "/lua/?.lua;"),
+    string.format("package.cpath = %q .. package.cpath\n", ROOT .. "/build/?.so;"),
     'local net = require "netharness"\n', body)
   f:close()
   return path

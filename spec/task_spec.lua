@@ -46,6 +46,28 @@ describe("tasks", function()
     assert.are.equal("failed", bad:status())
   end)
 
+  it("gives the error value as raised beside the message: an error object stays one", function()
+    local got
+    local previous = nh.on_task_error(function(_, msg, err) got = { msg, err } end)
+    local obj = setmetatable({ code = 42 }, { __tostring = function() return "error object 42" end })
+    local t = nh.spawn(function() error(obj) end)
+    local ok, msg, err = t:wait(1)
+    nh.on_task_error(previous)
+    assert.is_false(ok)
+    assert.matches("^error object 42\nstack traceback", msg)
+    assert.are.equal(obj, err)
+    assert.are.equal(obj, got[2])
+    assert.are.equal(msg, got[1])
+    -- a string error is the value; a cancelled task has none
+    ok, msg, err = nh.spawn(function() error("plain", 0) end):wait(1)
+    assert.are.same({ false, "plain" }, { ok, err })
+    assert.matches("^plain\nstack traceback", msg)
+    local c = nh.spawn(function() nh.sleep(10) end)
+    nh.sleep(0)
+    c:cancel()
+    assert.are.same({ false, "cancelled" }, { c:wait(1) })
+  end)
+
   it("prints a failing task's traceback to stderr when no handler is set", function()
     local proc = S.start(S.lua .. [[ -e '
       package.path = "lua/?.lua;" .. package.path

@@ -86,6 +86,7 @@ describe("types/netharness.lua", function()
     for name in pairs(declared.Header) do assert.is_function(h[name], "Header:" .. name) end
     local process = require "netharness.process"
     same_names("process", functions(process))
+    same_names("test", functions(require "netharness.test"))
     local child = assert(process.start{ cmd = { "true" } })
     local own_p = methods(child)
     own_p.__close, own_p.__tostring = nil, nil

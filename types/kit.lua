@@ -1,5 +1,6 @@
 ---@meta
--- LuaCATS annotations of netharness.process (programs under test).
+-- LuaCATS annotations of netharness.process (programs under test) and
+-- netharness.test (the kit for busted specs).
 -- Checked by spec/types_spec.lua against the module.
 
 -- ---- netharness.process ----
@@ -65,3 +66,60 @@ function process.start(opts) end
 ---@return netharness.Listener[]? listeners {} when there are none
 ---@return netharness.Error? err
 function process.inherited_listeners() end
+
+-- ---- netharness.test ----
+
+---@class netharness.test.RunOptions
+---@field limit? number seconds the body may take (T.defaults.limit, 10)
+---@field leaks? boolean|table true, or {fds=, tasks=, sockets=}: fail the spec when they leak
+
+---@class netharness.test.ProcessOptions: netharness.process.Options
+---@field listen? boolean|string true or an address: a listening socket handed over as fd 3
+---@field ready? integer|string a port that accepts TCP, or a Lua pattern the output matches
+---@field timeout? number seconds to wait for ready (5)
+
+---A Process started by T.process: stopped when the spec ends.
+---@class netharness.test.Process: netharness.process.Process
+---@field addr? string with listen: where it listens ("127.0.0.1:40123")
+---@field port? integer with listen: its port
+---@field ready? string[] with a ready pattern: its captures
+
+---@class netharness.test.Snapshot
+---@field fds table<integer,string> fd -> what it is
+---@field nfds integer
+---@field tasks integer live tasks
+---@field sockets table<string,string> inode -> "tcp listener port 80 (tcp)"
+
+---@class netharness.test
+---@field defaults {limit: number, grace: number, env: table} limit, grace (2 s) and env for every spec
+local test = {}
+---Run fn as a task, time-limited; its failures and its tasks' fail the spec.
+---@param fn function
+---@param opts? number|netharness.test.RunOptions a time limit in seconds, or options
+---@return any ... what fn returns
+function test.run(fn, opts) end
+---An `it` body: it("...", T.async(function() ... end, 5)).
+---@param fn function
+---@param opts? number|netharness.test.RunOptions
+---@return function
+function test.async(fn, opts) end
+---Start the program under test and wait until it is ready; fails the spec if it cannot.
+---@param opts netharness.test.ProcessOptions
+---@return netharness.test.Process
+function test.process(opts) end
+---A snapshot of open fds, live tasks and bound sockets, after collecting garbage.
+---@return netharness.test.Snapshot
+function test.leaks() end
+---What leaked since the snapshot: nil, or a message naming each.
+---@param before netharness.test.Snapshot
+---@param what? table {fds=, tasks=, sockets=}
+---@return string? message
+function test.check_leaks(before, what) end
+---A port on 127.0.0.1 nobody listens on now (bound and released: it can race).
+---@param network? string "tcp" (default) or "udp"
+---@return integer port
+function test.free_port(network) end
+---This process's open fds: the count and fd -> target.
+---@return integer count
+---@return table<integer,string> fds
+function test.open_fds() end
