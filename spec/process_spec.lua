@@ -120,6 +120,18 @@ describe("netharness.process", function()
     end)
   end)
 
+  it("wait_exit returns when the program exits, though a process it left holds the output", function()
+    S.run(function()
+      local p = assert(start{ cmd = { "sh", "-c", "echo bye; sleep 30 & exit 5" } })
+      local t0 = nh.now()
+      local st = assert(p:wait_exit(10))
+      assert.are.equal(5, st.code)
+      assert.is_true(nh.now() - t0 < 2)
+      assert.are.equal("bye\n", p:output())
+      p:close()   -- and the sleep goes with its group
+    end)
+  end)
+
   it("signal reaches the program by name; its status names the signal", function()
     S.run(function()
       local p = assert(start{ cmd = { "sleep", "60" } })

@@ -61,6 +61,10 @@ describe("netharness.test", function()
       check("not ready", "failure",
         "T.process: wait_output: sh exited %(exit status 4%) without printing \"listening\"; it printed:\nstarting up")
     end)
+    it("processes of setup live through the file; of before_each, through their test", function()
+      check("setup's process serves the tests", "success")
+      check("before_each's process is stopped when its test ends; setup's lives on", "success")
+    end)
     it("the assertions say what they expected and what they got", function()
       check("eventually", "failure", "condition not met within 0.1s %(%d+ tries%); last, it returned false")
       check("net_error", "failure",

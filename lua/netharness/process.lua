@@ -189,14 +189,20 @@ end
 --- The output that is still in the pipe is read first.
 function Process:wait_exit(timeout)
   local deadline = timeout and net.now() + timeout
+  local drain   -- once it exited: how long to wait for the rest of its output
   while true do
     local v = self.h:version()
     local st = self:status()
     if st and not self.h:output_open() then return st end
-    -- A grandchild may hold the output open after the program exited: its
-    -- status is the answer, whatever else still writes.
-    if st and deadline and net.now() >= deadline then return st end
-    if not self.h:wait(v, remaining(deadline)) then
+    if st and not drain then
+      -- A process it started may hold the output open long after: read
+      -- what is in the pipe, but do not wait for that one.
+      drain = net.now() + 0.1
+      if deadline and deadline < drain then drain = deadline end
+    end
+    local until_t = drain or deadline
+    if st and net.now() >= until_t then return st end
+    if not self.h:wait(v, until_t and math.max(0, until_t - net.now())) then
       st = self:status()
       if st then return st end
       return fail("wait_exit", string.format("%s (pid %d) still running after %gs: i/o timeout",

@@ -56,9 +56,13 @@ local function tail(s, n)
 end
 
 -- What the processes of this spec printed, for a failure message.
+local file_started = {}   -- processes of the file (see scope below)
+
 local function outputs(limit)
   local parts = {}
-  for _, p in ipairs(started) do
+  local all = { table.unpack(file_started) }
+  for _, p in ipairs(started) do all[#all + 1] = p end
+  for _, p in ipairs(all) do
     if not p.output_shown then
       local out = p:output()
       local st = p:status()
@@ -71,9 +75,33 @@ local function outputs(limit)
   return table.concat(parts)
 end
 
-local function stop_started()
-  local list = started
-  started = {}
+-- Processes started by setup (lazy_setup, strict_setup) serve the file's
+-- tests, and stop when the file ends; those started by a test, its
+-- before_each or after_each, when the test ends.
+local in_test = false   -- between busted's test start and test end
+local run_scope         -- the scope of the T.run body running now
+
+-- "test" or "file": which of the two a process started now belongs to.
+-- busted runs each block through busted.safe(descriptor, ...): the
+-- innermost one on the stack names the block. A T.run body is a task, whose
+-- stack does not reach busted's: T.run notes the scope when it starts.
+local function scope()
+  if in_test then return "test" end
+  if run_scope then return run_scope end
+  for level = 2, 200 do
+    local info = debug.getinfo(level, "S")
+    if not info then break end
+    if info.short_src:match("busted[/\\]core%.lua$") then
+      local name, value = debug.getlocal(level, 1)
+      if name == "descriptor" then
+        return (value == "it" or value == "before_each" or value == "after_each") and "test" or "file"
+      end
+    end
+  end
+  return "test"
+end
+
+local function stop_all(list)
   for _, p in ipairs(list) do
     if not p.closed then p:stop(T.defaults.grace) end
   end
@@ -81,7 +109,7 @@ end
 
 if busted_api then
   busted_api.subscribe({ "test", "start" }, function()
-    started = {}
+    in_test = true
     return nil, true
   end)
   busted_api.subscribe({ "test", "end" }, function(_, _, status)
@@ -89,7 +117,16 @@ if busted_api then
       local text = outputs()
       if text ~= "" then io.stderr:write(text) end
     end
-    stop_started()
+    in_test = false
+    local list = started
+    started = {}
+    stop_all(list)
+    return nil, true
+  end)
+  busted_api.subscribe({ "file", "end" }, function()
+    local list = file_started
+    file_started = {}
+    stop_all(list)
     return nil, true
   end)
 end
@@ -220,6 +257,8 @@ function T.run(fn, opts)
   local o = options(opts, "run")
   local before = o.leaks and T.leaks()
   local first_started = #started + 1
+  local outer_scope = run_scope
+  run_scope = busted_api and scope() or nil
   local body
   local failures = {}
   local previous = net.on_task_error(function(task, msg)
@@ -229,6 +268,7 @@ function T.run(fn, opts)
   local results = table.pack(body:wait(o.limit))
   net.cancel_all()
   net.on_task_error(previous)
+  run_scope = outer_scope
   local problem
   if results[1] == nil then
     problem = string.format("the spec body did not finish within %gs (the time limit)", o.limit)
@@ -284,7 +324,8 @@ end
 
 --- Start the program under test and wait until it is ready; it is stopped
 --- (SIGTERM, then SIGKILL after T.defaults.grace) when the spec ends, pass or
---- fail, and its output is shown when the spec fails. opts are those of
+--- fail (started in setup or a describe block: when the file ends), and its
+--- output is shown when the spec fails. opts are those of
 --- netharness.process.start (cmd, shell, env, inherit_env, cwd, keep) and:
 ---   listen   true, or an address ("127.0.0.1:0", "[::1]:0"): a listening
 ---            socket made here and handed to the program as fd 3
@@ -330,7 +371,11 @@ function T.process(opts)
     ln:close()   -- the child has its own copy
   end
   if not p then fail("T.process: " .. tostring(err), 2) end
-  started[#started + 1] = p
+  if busted_api and scope() == "file" then
+    file_started[#file_started + 1] = p
+  else
+    started[#started + 1] = p
+  end
   local close = p.close
   function p.close(self)
     self.closed = true
