@@ -310,6 +310,20 @@ static int l_task_status(lua_State *L)
     return 1;
 }
 
+/* task:traceback() -> where an unfinished task is (its stack, as
+ * debug.traceback shows it), or nil once it has finished: what a time limit
+ * that ran out can say about the wait it ended. */
+static int l_task_traceback(lua_State *L)
+{
+    nh_task *t = check_task(L, 1);
+    if (!t->co || t->co == L || task_finished(t)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    luaL_traceback(L, t->co, NULL, 0);
+    return 1;
+}
+
 static int l_task_tostring(lua_State *L)
 {
     nh_task *t = check_task(L, 1);
@@ -441,6 +455,7 @@ void nh_task_open(lua_State *L)
         {"wait", l_task_wait},
         {"cancel", l_task_cancel},
         {"status", l_task_status},
+        {"traceback", l_task_traceback},
         {NULL, NULL}};
     static const luaL_Reg meta[] = {
         {"__tostring", l_task_tostring},

@@ -68,6 +68,23 @@ describe("tasks", function()
     assert.are.same({ false, "cancelled" }, { c:wait(1) })
   end)
 
+  it("traceback says where an unfinished task waits; nil once it finished", function()
+    local t = nh.spawn(function()
+      nh.sleep(10)
+    end)
+    local line = debug.getinfo(1, "l").currentline - 2   -- the sleep's
+    nh.sleep(0)
+    local tb = t:traceback()
+    assert.matches("^stack traceback:\n", tb)
+    assert.matches("in function 'netharness.sleep'", tb, 1, true)
+    assert.matches("spec/task_spec.lua:" .. line .. ":", tb, 1, true)
+    t:cancel()
+    assert.is_nil(t:traceback())
+    local done = nh.spawn(function() return 1 end)
+    done:wait(1)
+    assert.is_nil(done:traceback())
+  end)
+
   it("prints a failing task's traceback to stderr when no handler is set", function()
     local proc = S.start(S.lua .. [[ -e '
       package.path = "lua/?.lua;" .. package.path

@@ -48,7 +48,9 @@ describe("netharness.test", function()
         "^spec/fixtures/kit_outcomes.lua:16: a task the spec started failed: spec/fixtures/kit_outcomes.lua:17: boom in a task")
     end)
     it("the time limit fails the spec and cancels the body", function()
-      check("time limit", "failure", "did not finish within 0.2s")
+      check("time limit", "failure",
+        "did not finish within 0.2s %(the time limit%); it was waiting here:\nstack traceback:\n.*"
+        .. "spec/fixtures/kit_outcomes.lua:22")
     end)
     it("leak checks name the fd and the listening socket", function()
       check("leaked listener", "failure", "leaked: fd %d+ open: socket:%[%d+%]; socket still open: tcp listener port %d+")

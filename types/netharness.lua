@@ -154,6 +154,9 @@ function Task:wait(timeout) end
 function Task:cancel() end
 ---@return "new"|"waiting"|"running"|"done"|"failed"|"cancelled"
 function Task:status() end
+---Where an unfinished task is: its stack as debug.traceback shows it; nil once finished.
+---@return string?
+function Task:traceback() end
 
 ---A latency histogram, HdrHistogram's layout (microseconds inside).
 ---@class netharness.Histogram
