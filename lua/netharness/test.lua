@@ -266,14 +266,14 @@ function T.run(fn, opts)
   end)
   body = net.spawn(fn)
   local results = table.pack(body:wait(o.limit))
-  local where = results[1] == nil and body:traceback()
+  local stack = results[1] == nil and body:traceback()
   net.cancel_all()
   net.on_task_error(previous)
   run_scope = outer_scope
   local problem
   if results[1] == nil then
     problem = string.format("the spec body did not finish within %gs (the time limit)%s", o.limit,
-      where and ("; it was waiting here:\n" .. where) or "")
+      stack and ("; it was waiting here:\n" .. stack) or "")
   elseif results[1] == false then
     problem = tostring(results[2])
   elseif #failures > 0 then
