@@ -32,7 +32,7 @@ typedef struct tlink {
     ev_io wr;              /* the destination is writable (upstream: also the connect) */
     nh_ptimer timer;       /* the first piece's time, or a stage's deadline */
     nh_plist q;            /* pieces to send, in order, their times never decreasing */
-    size_t queued;         /* their bytes */
+    size_t queued;         /* what they hold: bytes and headers (NH_PIECE_COST) */
     nh_stage *st;
     int nst;
     unsigned char eof_in;  /* the source ended */
@@ -89,6 +89,7 @@ static void link_stop(tlink *l)
     nh_fault_io_stop(&l->wr);
     nh_ptimer_drop(&l->timer);
     nh_plist_free(&l->q);
+    l->queued = 0;
     nh_stages_free(l->st, l->nst);
     l->st = NULL;
     l->nst = 0;
@@ -176,7 +177,8 @@ static int flush(tlink *l)
         l->q.head = p->next;
         if (!l->q.head)
             l->q.tail = NULL;
-        free(p);
+        l->queued -= sizeof *p;
+        nh_piece_free(p);
     }
     if (blocked)
         nh_fault_io_start(&l->wr);
@@ -202,8 +204,7 @@ static void enqueue(tlink *l, nh_plist *pieces)
         p->timed = p->at > now;
         if (l->q.tail && p->at < l->q.tail->at)
             p->at = l->q.tail->at;
-        if (p->kind == NH_PIECE_DATA)
-            l->queued += p->len;
+        l->queued += NH_PIECE_COST(p);
         nh_plist_push(&l->q, p);
     }
 }
@@ -315,8 +316,11 @@ static int link_init(tlink *l, conn *c, int dir)
 
 static void sync_link(nh_fproxy *p, tlink *l)
 {
-    /* Without memory the link keeps its stages: the old toxics go on. */
-    nh_stages_sync(&l->st, &l->nst, p->toxics, l->dir, p->seed, l->c->index, nh_now());
+    /* Without memory the link keeps its stages: the old toxics go on. Only
+     * UDP's reorder holds a piece back, so nothing is released here. */
+    nh_plist released = {NULL, NULL};
+    nh_stages_sync(&l->st, &l->nst, p->toxics, l->dir, p->seed, l->c->index, nh_now(), &released);
+    nh_plist_free(&released);
 }
 
 static void conn_open(nh_fproxy *p, int cfd)

@@ -172,7 +172,7 @@ static void queue_insert(ulink *l, nh_piece *p)
     p->timed = p->at > nh_now();
     if (l->n >= NH_FAULT_QUEUE_MAX) {
         l->f->p->st.dropped++;
-        free(p);
+        nh_piece_free(p);
         return;
     }
     l->n++;
@@ -204,7 +204,7 @@ static void ulink_flush(ulink *l)
         l->n--;
         nh_fault_left(l->f->p, p, now);
         send_one(l, p->data, p->len);
-        free(p);
+        nh_piece_free(p);
     }
     double at = l->q.head ? l->q.head->at : 0;
     nh_ptimer_at(&l->timer, nh_earlier(at, nh_stages_deadline(l->st, l->nst)));
@@ -288,9 +288,16 @@ static void on_reply(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- the upstream: datagrams from clients ---- */
 
+/* A datagram that a reorder toxic held when it was removed or updated goes
+ * now, never lost. */
 static void sync_ulink(nh_fproxy *p, ulink *l)
 {
-    nh_stages_sync(&l->st, &l->nst, p->toxics, l->dir, p->seed, l->f->index, nh_now());
+    nh_plist released = {NULL, NULL};
+    nh_stages_sync(&l->st, &l->nst, p->toxics, l->dir, p->seed, l->f->index, nh_now(), &released);
+    for (nh_piece *q = released.head, *next; q; q = next) {
+        next = q->next;
+        queue_insert(l, q);
+    }
 }
 
 static flow *flow_open(nh_fproxy *p, const nh_addr *client)

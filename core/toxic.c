@@ -6,20 +6,65 @@
 
 /* ---- pieces ---- */
 
+static nh_chunk *chunk_new(const char *data, size_t len)
+{
+    nh_chunk *c = malloc(sizeof *c + len);
+    if (!c)
+        return NULL;
+    c->refs = 1;
+    c->len = (uint32_t)len;
+    memcpy(c->data, data, len);
+    return c;
+}
+
+static void chunk_release(nh_chunk *c)
+{
+    if (c && --c->refs == 0)
+        free(c);
+}
+
 nh_piece *nh_piece_new(const char *data, size_t len, int kind, double at)
 {
-    nh_piece *p = malloc(sizeof *p + len);
+    nh_piece *p = malloc(sizeof *p);
     if (!p)
         return NULL;
     p->next = NULL;
     p->at = at;
+    p->chunk = NULL;
+    p->data = NULL;
     p->len = (uint32_t)len;
     p->off = 0;
     p->kind = (unsigned char)kind;
     p->timed = 0;
-    if (len)
-        memcpy(p->data, data, len);
+    if (len) {
+        if (!(p->chunk = chunk_new(data, len))) {
+            free(p);
+            return NULL;
+        }
+        p->data = p->chunk->data;
+    }
     return p;
+}
+
+int nh_piece_own(nh_piece *p)
+{
+    if (!p->chunk || p->chunk->refs == 1)
+        return 0;
+    nh_chunk *c = chunk_new(p->data, p->len);
+    if (!c)
+        return -1;
+    chunk_release(p->chunk);
+    p->chunk = c;
+    p->data = c->data;
+    return 0;
+}
+
+void nh_piece_free(nh_piece *p)
+{
+    if (p) {
+        chunk_release(p->chunk);
+        free(p);
+    }
 }
 
 void nh_plist_push(nh_plist *l, nh_piece *p)
@@ -48,16 +93,23 @@ void nh_plist_free(nh_plist *l)
 {
     nh_piece *p;
     while ((p = plist_pop(l)))
-        free(p);
+        nh_piece_free(p);
 }
 
-/* Cut p after `keep` bytes; the rest becomes a new piece (NULL without memory:
- * p is then left whole). */
+/* Cut p after `keep` bytes; the rest becomes a new piece sharing p's chunk
+ * (NULL without memory: p is then left whole). */
 static nh_piece *piece_split(nh_piece *p, size_t keep)
 {
-    nh_piece *rest = nh_piece_new(p->data + keep, p->len - keep, NH_PIECE_DATA, p->at);
-    if (rest)
-        p->len = (uint32_t)keep;
+    nh_piece *rest = malloc(sizeof *rest);
+    if (!rest)
+        return NULL;
+    *rest = *p;
+    rest->next = NULL;
+    rest->data = p->data + keep;
+    rest->len = p->len - (uint32_t)keep;
+    rest->off = 0;
+    p->chunk->refs++;
+    p->len = (uint32_t)keep;
     return rest;
 }
 
@@ -109,14 +161,30 @@ static void stage_restart(nh_stage *s, double now)
 
 static void stage_free(nh_stage *s)
 {
-    free(s->held);
+    nh_piece_free(s->held);
     free(s->ring);
     nh_toxic_release(s->t);
     memset(s, 0, sizeof *s);
 }
 
+/* A stage that goes, or restarts, gives back the datagram it holds: a
+ * reorder toxic removed or updated (toxicity 0, say) must not lose it. */
+static void stage_release_held(nh_stage *s, double now, nh_plist *out)
+{
+    if (!s->held)
+        return;
+    s->held->at = now;
+    nh_plist_push(out, s->held);
+    s->held = NULL;
+    s->when = 0;
+}
+
+/* A merge: the stages follow the list's order, and the list only ever loses
+ * toxics or gains them at its end, so one walk pairs each toxic with its
+ * stage (O(toxics) per link, where a search per toxic made adding toxics
+ * cubic over a proxy's links). */
 int nh_stages_sync(nh_stage **pst, int *pn, nh_toxic *list, int stream, uint64_t seed,
-                   uint64_t index, double now)
+                   uint64_t index, double now, nh_plist *released)
 {
     nh_stage *old = *pst;
     int n = *pn, m = 0;
@@ -125,19 +193,21 @@ int nh_stages_sync(nh_stage **pst, int *pn, nh_toxic *list, int stream, uint64_t
     nh_stage *st = m ? calloc((size_t)m, sizeof *st) : NULL;
     if (m && !st)
         return -1;
-    int i = 0;
+    int i = 0, j = 0;
     for (nh_toxic *t = list; t; t = t->next) {
         if (t->stream != stream)
             continue;
         nh_stage *s = &st[i++];
-        int j = 0;
-        while (j < n && old[j].t != t)
-            j++;
-        if (j < n) {
-            *s = old[j];
-            old[j].t = NULL;
-            if (s->gen != t->gen)
+        while (j < n && old[j].t != t && !old[j].t->listed) {   /* removed */
+            stage_release_held(&old[j], now, released);
+            stage_free(&old[j++]);
+        }
+        if (j < n && old[j].t == t) {
+            *s = old[j++];
+            if (s->gen != t->gen) {
+                stage_release_held(s, now, released);
                 stage_restart(s, now);
+            }
             continue;
         }
         s->t = t;
@@ -145,9 +215,10 @@ int nh_stages_sync(nh_stage **pst, int *pn, nh_toxic *list, int stream, uint64_t
         nh_prng_seed(&s->r, seed, t->name, index);
         stage_restart(s, now);
     }
-    for (int j = 0; j < n; j++)
-        if (old[j].t)
-            stage_free(&old[j]);
+    for (; j < n; j++) {
+        stage_release_held(&old[j], now, released);
+        stage_free(&old[j]);
+    }
     free(old);
     *pst = st;
     *pn = m;
@@ -233,7 +304,7 @@ static void drop(nh_stage *s, nh_piece *p)
 {
     s->t->st.dropped++;
     s->t->st.dropped_bytes += p->len;
-    free(p);
+    nh_piece_free(p);
 }
 
 /* ---- TCP: each stage rewrites the list in order ---- */
@@ -402,7 +473,7 @@ static void datagram_stage(nh_stage *s, nh_piece *p, nh_plist *out)
         }
         break;
     case NH_TOX_CORRUPT:
-        if (p->len && nh_prng_chance(&s->r, NULL, a[0], 0)) {
+        if (p->len && nh_prng_chance(&s->r, NULL, a[0], 0) && nh_piece_own(p) == 0) {
             uint64_t bit = nh_prng_below(&s->r, (uint64_t)p->len * 8);
             p->data[bit / 8] ^= (char)(1u << (bit % 8));
             st->corrupted++;

@@ -153,3 +153,122 @@ describe("fault_proxy.lua: Toxiproxy's control API", function()
     end, 20)
   end)
 end)
+
+-- The API in this process (no child), for the checks that need many calls.
+local function api_here()
+  local api = require "netharness.fault.api"
+  local server = api.new{ seed = 1 }
+  local ln = S.http_server(server.handler)
+  return "http://" .. tostring(ln:addr()), function() ln:close() server.close() end
+end
+
+-- A JSON value's shape as Go's encoding/json needs it: dkjson marks what it
+-- decoded as "object" or "array", and a map field given [] fails there.
+local function shape(v)
+  local mt = type(v) == "table" and getmetatable(v)
+  return mt and mt.__jsontype
+end
+
+describe("fault API under attack (issue 27)", function()
+  it("sends {} where Toxiproxy's Go client decodes a map", function()
+    S.run(function()
+      local base, stop = api_here()
+      local _, _, res = call(base, "GET", "/proxies")
+      assert.are.equal("{}", res.body)
+      local ln = echo_server()
+      call(base, "POST", "/proxies", { name = "a", listen = "127.0.0.1:0", upstream = tostring(ln:addr()) })
+      local code, body = call(base, "POST", "/proxies/a/toxics", { type = "noop" })
+      assert.are.equal(200, code)
+      assert.are.equal("object", shape(body.attributes))
+      assert.matches('"attributes":{}', (select(3, call(base, "GET", "/proxies/a/toxics"))).body, 1, true)
+      body = select(2, call(base, "GET", "/proxies"))
+      assert.are.equal("object", shape(body))
+      assert.are.equal("object", shape(body.a.toxics[1].attributes))
+      assert.are.equal("array", shape(body.a.toxics))
+      body = select(2, call(base, "GET", "/proxies/a"))
+      assert.are.equal("object", shape(body.stats.toxics.noop_downstream and body.stats.toxics))
+      stop()
+      ln:close()
+    end, 20)
+  end)
+
+  it("answers 400, never 500 or a traceback, and a 400 changes nothing", function()
+    S.run(function()
+      local base, stop = api_here()
+      local ln = echo_server()
+      local up = tostring(ln:addr())
+      local deep = string.rep("[", 100000) .. string.rep("]", 100000)
+      local code, body = call(base, "POST", "/proxies", deep)
+      assert.are.same({ 400, "bad request body: nested too deeply" }, { code, body.error })
+      call(base, "POST", "/proxies", { name = "a", listen = "127.0.0.1:0", upstream = up })
+      code, body = call(base, "PATCH", "/proxies/a", { upstream = 5 })
+      assert.are.same({ 400, "bad request body: upstream must be a non-empty string" }, { code, body.error })
+      -- A bad field beside a good upstream: nothing is applied.
+      code = call(base, "PATCH", "/proxies/a", { upstream = "127.0.0.1:9", enabled = "yes" })
+      assert.are.equal(400, code)
+      code, body = call(base, "PATCH", "/proxies/a", { upstream = "[::1" })
+      assert.are.equal(400, code)
+      assert.matches("upstream", body.error)
+      body = select(2, call(base, "GET", "/proxies/a"))
+      assert.are.equal(up, body.upstream)
+      code, body = call(base, "POST", "/populate", { name = "x", upstream = up })
+      assert.are.same({ 400, "bad request body: expected an array" }, { code, body.error })
+      code, body = call(base, "POST", "/populate", "{}")
+      assert.are.equal(400, code)
+      code = call(base, "POST", "/populate", "[]")
+      assert.are.equal(201, code)
+      stop()
+      ln:close()
+    end, 20)
+  end)
+
+  it("--config with a hostile body says why and exits, without a traceback", function()
+    local cfg = os.tmpname()
+    local f = assert(io.open(cfg, "w"))
+    f:write(string.rep("[", 100000))
+    f:close()
+    local pipe = S.popen(S.lua .. " scripts/fault_proxy.lua --port 0 --config " .. cfg .. " 2>&1; echo exit=$?")
+    local out = pipe:read("a")
+    pipe:close()
+    os.remove(cfg)
+    assert.matches("bad config: nested too deeply", out, 1, true)
+    assert.not_matches("traceback", out)
+    assert.matches("exit=1", out, 1, true)
+  end)
+
+  it("caps toxics per proxy with a 400; adding many stays quick per add", function()
+    S.run(function()
+      local fault = require "netharness.fault"
+      local ln = echo_server()
+      local p <close> = assert(fault.proxy{ upstream = tostring(ln:addr()) })
+      -- 20 live connections: each add re-syncs every link.
+      local conns = {}
+      for i = 1, 20 do conns[i] = assert(nh.dial("tcp", tostring(p:listen_addr()), 5)) end
+      for i = 1, fault.MAX_TOXICS do
+        assert(p:add{ name = "t" .. i, type = "latency", attributes = { latency = 0 } })
+      end
+      local t, err = p:add{ name = "one_more", type = "noop" }
+      assert.is_nil(t)
+      assert.matches("too many toxics", err)
+      -- Still forwarding after it all.
+      assert(conns[1]:write("hi"))
+      assert.are.equal("hi", conns[1]:read_full(2, 5))
+      for i = 1, 500 do p:remove("t" .. (i * 2)) end
+      assert.are.equal(500, #p:toxics())
+      assert(conns[2]:write("yo"))
+      assert.are.equal("yo", conns[2]:read_full(2, 5))
+      for _, c in ipairs(conns) do c:close() end
+      ln:close()
+      local base, stop = api_here()
+      call(base, "POST", "/proxies", { name = "a", listen = "127.0.0.1:0", upstream = "127.0.0.1:9" })
+      for i = 1, fault.MAX_TOXICS do
+        local code = call(base, "POST", "/proxies/a/toxics", { name = "n" .. i, type = "noop" })
+        if code ~= 200 then error("add " .. i .. ": " .. code) end
+      end
+      local code, body = call(base, "POST", "/proxies/a/toxics", { name = "over", type = "noop" })
+      assert.are.equal(400, code)
+      assert.matches("too many toxics", body.error)
+      stop()
+    end, 60)
+  end)
+end)

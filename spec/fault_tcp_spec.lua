@@ -496,3 +496,100 @@ s.close()]]):format(p:listen_addr().port))), 10)
     assert.are.equal(before, S.open_fds())
   end)
 end)
+
+-- Issue 27: a link's bound counts what it really holds. The proxy runs in a
+-- child (scripts/fault_proxy.lua, the plain build in both passes), so its
+-- resident memory is its own and free of the sanitizer's quarantine.
+describe("fault.proxy memory under slicer and bandwidth (issue 27)", function()
+  local json = require "dkjson"
+  local http = require "netharness.http"
+
+  local function post(base, path, body)
+    local res = assert(http.request{ method = "POST", url = base .. path, body = json.encode(body), timeout = 5 })
+    assert(res.status_code < 300, res.body)
+    return json.decode(res.body)
+  end
+
+  -- The proxy in a child, in front of `upstream`, with one toxic upstream:
+  -- its listen address and the child's pid.
+  local function proxy_child(upstream, toxic)
+    local proc = S.start(S.lua .. " scripts/fault_proxy.lua --port 0", 60)
+    local out = assert(S.wait_output(proc, "API on http://[%d.]+:%d+", 10))
+    local base = out:match("API on (http://[%d.]+:%d+)")
+    local pr = post(base, "/proxies", { name = "p", listen = "127.0.0.1:0", upstream = upstream })
+    toxic.stream = "upstream"
+    post(base, "/proxies/p/toxics", toxic)
+    local pid = assert(S.pids(proc, "lua5.4")[1])
+    return proc, pr.listen, pid
+  end
+
+  -- Write to the proxy for at most `seconds` (or `most` bytes), until a
+  -- write blocks for 1 s: the bytes written.
+  local function upload(addr, seconds, most)
+    local c <close> = assert(nh.dial("tcp", addr, 5))
+    local block = string.rep("u", 65536)
+    local written, deadline = 0, nh.now() + seconds
+    while nh.now() < deadline and written < (most or math.huge) do
+      if not c:write(block, 1) then break end
+      written = written + #block
+    end
+    return written
+  end
+
+  local function growth(pid, base_kib)
+    return ((S.rss_kib(pid, true) or 0) - base_kib) / 1024
+  end
+
+  it("slicer average_size 1 towards an upstream that never reads: a few MiB, not GiB", function()
+    S.run(function()
+      local ln = server(function(c) nh.sleep(30) c:close() end)   -- accepts, never reads
+      local proc, addr, pid = proxy_child(tostring(ln:addr()),
+        { type = "slicer", attributes = { average_size = 1, size_variation = 0, delay = 10 } })
+      local base = S.rss_kib(pid)
+      local written = upload(addr, 6, 4 << 20)
+      local grew = growth(pid, base)
+      S.stop(proc)
+      ln:close()
+      assert.is_true(written >= 256 << 10, written .. " bytes went in")
+      assert.is_true(grew < 32, ("RSS grew %.1f MiB for %d KiB written"):format(grew, written >> 10))
+    end, 40)
+  end)
+
+  it("Toxiproxy's usual slicer on a 3 s upload: bounded, and every byte arrives", function()
+    S.run(function()
+      local got = 0
+      local ln = server(function(c)
+        while true do
+          local d = c:read(65536, 10)
+          if not d then return end
+          got = got + #d
+        end
+      end)
+      local proc, addr, pid = proxy_child(tostring(ln:addr()),
+        { type = "slicer", attributes = { average_size = 64, size_variation = 32, delay = 10 } })
+      local base = S.rss_kib(pid)
+      local written = upload(addr, 3)
+      local grew = growth(pid, base)
+      local deadline = nh.now() + 20
+      while got < written and nh.now() < deadline do nh.sleep(0.05) end
+      S.stop(proc)
+      ln:close()
+      assert.are.equal(written, got)
+      assert.is_true(grew < 32, ("RSS grew %.1f MiB for %d MiB written"):format(grew, written >> 20))
+    end, 40)
+  end)
+
+  it("bandwidth 10 KB/s: one link holds its bound, not a copy per piece", function()
+    S.run(function()
+      local ln = server(function(c) nh.sleep(30) c:close() end)
+      local proc, addr, pid = proxy_child(tostring(ln:addr()), { type = "bandwidth", attributes = { rate = 10 } })
+      local base = S.rss_kib(pid)
+      local written = upload(addr, 6, 32 << 20)
+      local grew = growth(pid, base)
+      S.stop(proc)
+      ln:close()
+      assert.is_true(written >= 4 << 20, written .. " bytes went in")
+      assert.is_true(grew < 24, ("RSS grew %.1f MiB for %d MiB written"):format(grew, written >> 20))
+    end, 40)
+  end)
+end)

@@ -123,6 +123,15 @@ function S.pids(proc, name)
   return pids
 end
 
+-- A process's resident memory in KiB (VmRSS), nil once it is gone.
+function S.rss_kib(pid, peak)
+  local f = io.open("/proc/" .. pid .. "/status")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return tonumber(text:match((peak and "VmHWM" or "VmRSS") .. ":%s*(%d+)"))
+end
+
 -- Stop what we started: SIGTERM to its group, SIGKILL after 3 s.
 function S.stop(proc)
   proc.p:stop(3)

@@ -47,6 +47,10 @@ local UDP = {
 
 M.toxic_types = { tcp = TCP, udp = UDP }
 
+-- Toxics a proxy may hold: each added or removed one re-syncs every link
+-- (O(toxics) a link), and nobody needs more; past it, add says so.
+M.MAX_TOXICS = 1000
+
 local registry = setmetatable({}, { __mode = "v" })   -- name -> proxy, for reset()
 local unnamed = 0
 
@@ -187,6 +191,9 @@ function Proxy:add(spec, lenient)
   if type(name) ~= "string" or name == "" then argerror("name", "must be a non-empty string") end
   local toxicity = check_toxicity(spec.toxicity)
   local shown, core = check_attributes(types[ty], spec.attributes, nil, lenient)
+  if #self.list >= M.MAX_TOXICS then
+    return nil, ("too many toxics (a proxy holds at most %d)"):format(M.MAX_TOXICS)
+  end
   local ok, err = self.core:add(name, ty, stream, toxicity, core[1], core[2], core[3], core[4])
   if not ok then return nil, err end
   local t = { name = name, type = ty, stream = stream, toxicity = toxicity, attributes = shown }

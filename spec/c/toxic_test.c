@@ -1,12 +1,17 @@
 /* Toxics as stages (core/toxic.c): what each makes of a chunk or a datagram,
  * without sockets or a loop; and the precise timers (core/ptimer.c). */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../core/ptimer.h"
 #include "../../core/toxic.h"
 #include "../../core/wait.h"
 #include "check.h"
+
+/* Held datagrams that a sync gives back (only reorder holds one). */
+static nh_plist rel;
 
 static nh_toxic *tox(nh_toxic **list, const char *name, int type, int stream, double a0, double a1,
                      double a2)
@@ -53,7 +58,7 @@ static void test_latency_keeps_order(void)
     tox(&list, "lat", NH_TOX_LATENCY, NH_DOWNSTREAM, 50, 20, 0);
     nh_stage *st = NULL;
     int n = 0;
-    CHECK(nh_stages_sync(&st, &n, list, NH_DOWNSTREAM, 1, 0, 100) == 0 && n == 1);
+    CHECK(nh_stages_sync(&st, &n, list, NH_DOWNSTREAM, 1, 0, 100, &rel) == 0 && n == 1);
     CHECK(nh_stages_active(st, n));
     double last = 0;
     int in_range = 1, ordered = 1;
@@ -80,7 +85,7 @@ static void test_bandwidth_slicer_limit(void)
     tox(&list, "limit", NH_TOX_LIMIT_DATA, NH_UPSTREAM, 95, 0, 0);
     nh_stage *st = NULL;
     int n = 0;
-    CHECK(nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 0) == 0 && n == 3);
+    CHECK(nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 0, &rel) == 0 && n == 3);
     nh_plist l = chunk("0123456789012345678901234567890123456789012345678901234567890123456789"
                        "012345678901234567890123456789", 10);   /* 100 bytes */
     nh_stages_stream(st, n, &l);
@@ -108,7 +113,7 @@ static void test_timeout_reset_and_updates(void)
     nh_toxic *t = tox(&list, "t", NH_TOX_TIMEOUT, NH_DOWNSTREAM, 100, 0, 0);
     nh_stage *st = NULL;
     int n = 0;
-    nh_stages_sync(&st, &n, list, NH_DOWNSTREAM, 1, 0, 5);
+    nh_stages_sync(&st, &n, list, NH_DOWNSTREAM, 1, 0, 5, &rel);
     CHECK(fabs(nh_stages_deadline(st, n) - 5.1) < 1e-9);
     nh_plist none = {NULL, NULL};
     CHECK(nh_stages_due(st, n, 5.05, &none) == NH_PIECE_DATA);
@@ -116,17 +121,17 @@ static void test_timeout_reset_and_updates(void)
     /* An update restarts the stage: the timeout runs from then. */
     t->a[0] = 200;
     t->gen++;
-    nh_stages_sync(&st, &n, list, NH_DOWNSTREAM, 1, 0, 6);
+    nh_stages_sync(&st, &n, list, NH_DOWNSTREAM, 1, 0, 6, &rel);
     CHECK(fabs(nh_stages_deadline(st, n) - 6.2) < 1e-9);
     /* Removed from the list: its stage goes, the toxic lives while held. */
     list = NULL;
     t->listed = 0;
-    nh_stages_sync(&st, &n, list, NH_DOWNSTREAM, 1, 0, 7);
+    nh_stages_sync(&st, &n, list, NH_DOWNSTREAM, 1, 0, 7, &rel);
     CHECK(n == 0 && st == NULL);
     nh_toxic_release(t);
 
     tox(&list, "r", NH_TOX_RESET_PEER, NH_UPSTREAM, 20, 0, 0);
-    nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 1);
+    nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 1, &rel);
     CHECK(nh_stages_deadline(st, n) == 0);    /* armed by the first chunk */
     nh_plist l = chunk("hi", 2);
     nh_stages_stream(st, n, &l);
@@ -145,8 +150,8 @@ static void test_datagram_toxics(void)
     tox(&list, "cut", NH_TOX_TRUNCATE, NH_UPSTREAM, 3, 0, 0);
     nh_stage *st = NULL, *st2 = NULL;
     int n = 0, n2 = 0;
-    nh_stages_sync(&st, &n, list, NH_UPSTREAM, 9, 4, 0);
-    nh_stages_sync(&st2, &n2, list, NH_UPSTREAM, 9, 4, 0);   /* the same flow again */
+    nh_stages_sync(&st, &n, list, NH_UPSTREAM, 9, 4, 0, &rel);
+    nh_stages_sync(&st2, &n2, list, NH_UPSTREAM, 9, 4, 0, &rel);   /* the same flow again */
     int out = 0, same = 1, short_ok = 1;
     for (int i = 0; i < 20000; i++) {
         nh_plist a = chunk("datagram", i), b = chunk("datagram", i);
@@ -177,7 +182,7 @@ static void test_reorder_gap_and_delay(void)
     tox(&list, "re", NH_TOX_REORDER, NH_UPSTREAM, 1, 2, 50);   /* hold every one it can, gap 2 */
     nh_stage *st = NULL;
     int n = 0;
-    nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 0);
+    nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 0, &rel);
     const char *in[] = {"a", "b", "c", "d"};
     char order[8] = {0};
     int k = 0;
@@ -202,6 +207,98 @@ static int fired[2];
 static void on_fire(nh_ptimer *t) { (void)t; fired[0]++; }
 static void on_fire_b(nh_ptimer *t) { (void)t; fired[1]++; }
 static void noop(struct ev_loop *loop, ev_timer *w, int revents) { (void)loop; (void)w; (void)revents; }
+
+/* Issue 27: a slicer or bandwidth toxic cuts a chunk into pieces that share
+ * it: no copy of the rest per cut (that was quadratic in time and memory). */
+static void test_cut_pieces_share_their_chunk(void)
+{
+    static char big[65536];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + i % 26);
+    nh_toxic *list = NULL;
+    tox(&list, "slice", NH_TOX_SLICER, NH_UPSTREAM, 1, 0, 10);   /* every byte a piece */
+    tox(&list, "bw", NH_TOX_BANDWIDTH, NH_UPSTREAM, 10, 0, 0);   /* 10 KB/s: 1000-byte pieces */
+    nh_stage *st = NULL;
+    int n = 0;
+    CHECK(nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 0, &rel) == 0 && n == 2);
+    nh_piece *p0 = nh_piece_new(big, sizeof big, NH_PIECE_DATA, 0);
+    nh_chunk *c = p0->chunk;
+    nh_plist l = {p0, p0};
+    nh_stages_stream(st, n, &l);
+    size_t bytes, at = 0;
+    int pieces = count_pieces(&l, &bytes), shared = 1, same = 1;
+    for (nh_piece *p = l.head; p; p = p->next) {
+        shared &= p->chunk == c;
+        same &= memcmp(p->data, big + at, p->len) == 0;
+        at += p->len;
+    }
+    CHECK(bytes == sizeof big && pieces == (int)sizeof big);
+    CHECK(shared && same && c->refs == sizeof big);
+    nh_plist_free(&l);
+    nh_stages_free(st, n);
+    free_list(list);
+
+    /* A corrupted datagram whose bytes are shared gets its own copy first. */
+    nh_piece *a = nh_piece_new("abc", 3, NH_PIECE_DATA, 0);
+    nh_piece b = *a;
+    a->chunk->refs++;
+    CHECK(nh_piece_own(a) == 0 && a->chunk != b.chunk && b.chunk->refs == 1);
+    a->data[0] = 'x';
+    CHECK(b.data[0] == 'a');
+    nh_piece_free(a);
+    nh_piece_own(&b);   /* alone: kept */
+    CHECK(b.data[0] == 'a');
+    free(b.chunk);
+}
+
+/* Issue 27: syncing pairs stages with toxics in one walk, and a reorder
+ * toxic removed or updated gives back the datagram it held. */
+static void test_sync_merges_and_releases(void)
+{
+    nh_toxic *list = NULL;
+    nh_toxic *t[5];
+    nh_stage *st = NULL;
+    int n = 0;
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        t[i] = tox(&list, name, i == 2 ? NH_TOX_REORDER : NH_TOX_LATENCY, NH_UPSTREAM,
+                   i == 2 ? 1 : 0, 1, 50);
+        nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 0, &rel);
+    }
+    CHECK(n == 5);
+    nh_plist l = chunk("held", 1);
+    nh_stages_datagram(st, n, &l);
+    CHECK(l.head == NULL && st[2].held);
+    /* An update to toxicity 0: the stage restarts off, the datagram goes. */
+    t[2]->toxicity = 0;
+    t[2]->gen++;
+    nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 2, &rel);
+    CHECK(rel.head && rel.head == rel.tail && rel.head->len == 4 && rel.head->at == 2);
+    nh_plist_free(&rel);
+    /* Held again, then removed (with t1, before it): given back too. */
+    t[2]->toxicity = 1;
+    t[2]->gen++;
+    nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 3, &rel);
+    l = chunk("again", 3);
+    nh_stages_datagram(st, n, &l);
+    CHECK(l.head == NULL && st[2].held);
+    list->next = t[3];   /* t0 -> t3 -> t4 */
+    t[1]->listed = t[2]->listed = 0;
+    t[1]->next = t[2]->next = NULL;
+    nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 4, &rel);
+    CHECK(n == 3 && st[0].t == t[0] && st[1].t == t[3] && st[2].t == t[4]);
+    CHECK(rel.head && rel.head->len == 5 && rel.head == rel.tail);
+    nh_plist_free(&rel);
+    nh_toxic_release(t[1]);
+    nh_toxic_release(t[2]);
+    /* One added after a removal gets its own stage at the end. */
+    nh_toxic *t5 = tox(&list, "t5", NH_TOX_LATENCY, NH_UPSTREAM, 0, 0, 0);
+    nh_stages_sync(&st, &n, list, NH_UPSTREAM, 1, 0, 5, &rel);
+    CHECK(n == 4 && st[2].t == t[4] && st[3].t == t5 && rel.head == NULL);
+    nh_stages_free(st, n);
+    free_list(list);
+}
 
 static void test_ptimer(void)
 {
@@ -236,5 +333,7 @@ void toxic_tests(void)
     run(test_timeout_reset_and_updates);
     run(test_datagram_toxics);
     run(test_reorder_gap_and_delay);
+    run(test_cut_pieces_share_their_chunk);
+    run(test_sync_merges_and_releases);
     run(test_ptimer);
 }

@@ -11,17 +11,37 @@
 -- "stats" on GET /proxies/{name}. Where Toxiproxy accepts nonsense (a
 -- toxicity of 7, negative times) we answer 400 with the reason.
 local json = require "dkjson"
+local net = require "netharness"
 local fault = require "netharness.fault"
 
 local M = {}
 M.VERSION = "2.8.0"   -- the Toxiproxy API we speak
 
-local ARRAY = { __jsontype = "array" }
+-- dkjson writes an empty table as [] unless told: Toxiproxy's Go client
+-- decodes maps (the proxies by name, a toxic's attributes) and fails on [].
+local ARRAY, OBJECT = { __jsontype = "array" }, { __jsontype = "object" }
 local function array(t) return setmetatable(t or {}, ARRAY) end
+local function object(t) return setmetatable(t or {}, OBJECT) end
 
 local function toxic_json(t)
-  return { attributes = t.attributes, name = t.name, type = t.type, stream = t.stream,
+  return { attributes = object(t.attributes), name = t.name, type = t.type, stream = t.stream,
            toxicity = t.toxicity }
+end
+
+-- A JSON body, or nil and why not. A body nested past what the decoder's
+-- recursion can take is a bad request, not a traceback.
+local function decode_json(text)
+  local okc, v, _, err = pcall(json.decode, text, 1, nil)
+  if not okc then return nil, "nested too deeply" end
+  if err then return nil, err end
+  return v
+end
+
+local function is_array(v)
+  if type(v) ~= "table" then return false end
+  local mt = getmetatable(v)
+  if mt and mt.__jsontype then return mt.__jsontype == "array" end
+  return next(v) == nil or v[1] ~= nil
 end
 
 local KEYS = { "name", "listen", "upstream", "enabled", "protocol", "seed", "toxics", "stats",
@@ -62,7 +82,7 @@ function M.new(opts)
     for i, t in ipairs(e.proxy:toxics()) do toxics[i] = toxic_json(t) end
     local listen = e.proxy:enabled() and tostring(e.proxy:listen_addr()) or e.listen
     local stats = with_stats and e.proxy:stats() or nil
-    if stats then setmetatable(stats.toxics, { __jsontype = "object" }) end
+    if stats then object(stats.toxics) end
     return { name = e.name, listen = listen, upstream = e.upstream, enabled = e.proxy:enabled(),
              protocol = e.protocol, seed = e.proxy.seed, toxics = toxics,
              stats = stats }
@@ -106,7 +126,7 @@ function M.new(opts)
   local function decode(req)
     local body = req.body or ""
     if body == "" then return nil end
-    local v, _, err = json.decode(body, 1, nil)
+    local v, err = decode_json(body)
     if err then return nil, "bad request body: " .. err end
     return v
   end
@@ -119,7 +139,7 @@ function M.new(opts)
   end
 
   routes["GET /proxies"] = function()
-    local out = {}
+    local out = object()
     for _, name in ipairs(self.order) do out[name] = proxy_json(self.proxies[name]) end
     return ok(200, out)
   end
@@ -133,7 +153,7 @@ function M.new(opts)
   end
 
   routes["POST /populate"] = function(_, body)
-    if type(body) ~= "table" then return fail(400, "bad request body: expected an array", { proxies = json.null }) end
+    if not is_array(body) then return fail(400, "bad request body: expected an array", { proxies = json.null }) end
     local out = array()
     for _, b in ipairs(body) do
       local old = type(b) == "table" and self.proxies[b.name]
@@ -172,24 +192,40 @@ function M.new(opts)
       if method == "DELETE" then remove(name) return 204, "" end
       if method == "PATCH" or method == "POST" then
         if type(body) ~= "table" then return fail(400, "bad request body: expected an object") end
-        if body.upstream and body.upstream ~= e.upstream then
-          local done, err = p:set_upstream(body.upstream)
-          if not done then return fail(500, tostring(err)) end
-          e.upstream = body.upstream
+        -- Check everything before changing anything: a 400 changes nothing.
+        for _, k in ipairs{ "upstream", "listen" } do
+          if body[k] ~= nil and (type(body[k]) ~= "string" or body[k] == "") then
+            return fail(400, "bad request body: " .. k .. " must be a non-empty string")
+          end
+        end
+        if body.enabled ~= nil and type(body.enabled) ~= "boolean" then
+          return fail(400, "bad request body: enabled must be a boolean")
+        end
+        local upstream = body.upstream or e.upstream
+        if upstream ~= e.upstream then
+          -- A malformed address raises (misuse); one that does not resolve returns why.
+          local okc, resolved, rerr = pcall(net.resolve, e.protocol, upstream)
+          if not (okc and resolved) then
+            rerr = tostring(okc and rerr or resolved):gsub("^bad argument #2 to '[^']*' %((.*)%)$", "%1")
+            return fail(400, "bad request body: upstream: " .. rerr)
+          end
         end
         if body.listen and body.listen ~= e.listen then
-          -- A new listener: a new proxy with the same toxics (connections drop).
+          -- A new listener: a new proxy with the same toxics (connections
+          -- drop); if it cannot listen, the old one stays as it was.
           local toxics = p:toxics()
-          local n, status, text, headers = create{ name = name, listen = body.listen, upstream = e.upstream,
+          local n, status, text, headers = create{ name = name, listen = body.listen, upstream = upstream,
                                                    protocol = e.protocol, seed = p.seed,
                                                    enabled = p:enabled() }
           if not n then return status, text, headers end
           for _, t in ipairs(toxics) do n.proxy:add(t) end
           p:close()
           e.proxy, e.listen, p = n.proxy, body.listen, n.proxy
+        elseif upstream ~= e.upstream then
+          assert(p:set_upstream(upstream))
         end
+        e.upstream = upstream
         if body.enabled ~= nil then
-          if type(body.enabled) ~= "boolean" then return fail(400, "bad request body: enabled must be a boolean") end
           local done, err = p:set_enabled(body.enabled)
           if not done then return fail(500, tostring(err)) end
         end
@@ -207,7 +243,7 @@ function M.new(opts)
         if type(body) ~= "table" then return fail(400, "bad request body: expected an object") end
         local okc, t, err = pcall(p.add, p, body, true)
         if not okc then return bad_request(t) end
-        if not t then return fail(409, err) end
+        if not t then return fail(err == "toxic already exists" and 409 or 400, err) end
         return ok(200, toxic_json(t))
       end
       return 405, ""
@@ -259,8 +295,8 @@ function M.new(opts)
 
   -- Proxies from a JSON array (Toxiproxy's -config file): true | nil, message.
   function self.populate(text)
-    local list, _, err = json.decode(text, 1, nil)
-    if err or type(list) ~= "table" then return nil, "bad config: " .. tostring(err or "expected an array") end
+    local list, err = decode_json(text)
+    if err or not is_array(list) then return nil, "bad config: " .. tostring(err or "expected an array") end
     local status, out = routes["POST /populate"](nil, list)
     if status ~= 201 then return nil, json.decode(out).error end
     return true
