@@ -141,6 +141,8 @@ static int l_merge(lua_State *L)
 {
     nh_histogram *h = check_hist(L);
     nh_histogram *other = luaL_checkudata(L, 2, NH_HISTOGRAM);
+    if (other->n > (uint64_t)INT64_MAX - h->n)
+        return luaL_error(L, "histogram merge: the total count would overflow");
     if (nh_histogram_merge(h, other) < 0)
         return luaL_error(L, "not enough memory");
     lua_settop(L, 1);

@@ -250,8 +250,10 @@ static int decode_counts(nh_histogram *h, const unsigned char *p, size_t n, cons
     uint64_t half = UINT64_C(1) << half_mag;
     int unit_mag = 63 - __builtin_clzll(lowest);
 
+    /* Counts come from outside: each is checked, and so is their total,
+     * which must stay a Lua integer (count() wrapped to -2 before). */
     const unsigned char *q = p + HEADER, *end = q + payload;
-    uint64_t index = 0;
+    uint64_t index = 0, total = h->n;
     while (q < end) {
         int64_t v;
         if (get_varint(&q, end, &v) < 0) {
@@ -259,7 +261,7 @@ static int decode_counts(nh_histogram *h, const unsigned char *p, size_t n, cons
             return -1;
         }
         if (v < 0) {
-            if ((uint64_t)-v > (UINT64_C(1) << 40)) {
+            if (v < -(INT64_C(1) << 40)) {   /* also INT64_MIN, whose negation is undefined */
                 *why = "histogram counts are corrupt";
                 return -1;
             }
@@ -267,6 +269,11 @@ static int decode_counts(nh_histogram *h, const unsigned char *p, size_t n, cons
             continue;
         }
         if (v > 0) {
+            if ((uint64_t)v > (uint64_t)INT64_MAX - total) {
+                *why = "histogram counts overflow";
+                return -1;
+            }
+            total += (uint64_t)v;
             int64_t bucket = (int64_t)(index >> half_mag) - 1;
             uint64_t sub = (index & (half - 1)) + half;
             if (bucket < 0) {
@@ -310,6 +317,10 @@ int nh_hdr_decode(nh_histogram *h, const char *text, size_t len, uint64_t max_us
         goto out;
     if (max_us && got.n && nh_histogram_index(max_us) == nh_histogram_index(got.hi))
         got.hi = max_us;
+    if (got.n > (uint64_t)INT64_MAX - h->n) {   /* what is there already, and what came */
+        *why = "histogram counts overflow";
+        goto out;
+    }
     if (nh_histogram_merge(h, &got) < 0) {
         *why = "not enough memory";
         goto out;

@@ -106,6 +106,16 @@ describe("latency histogram", function()
     assert.has_error(function() histogram.import() end)
   end)
 
+  it("refuses hostile counts: 2^63 (the varint of INT64_MIN) and totals past 2^63 - 1", function()
+    -- Made by our encoder from counts of 2^63 at 100 us, and of 2^63 - 1
+    -- and 5: before issue 27 the first aborted the UBSan build, the second
+    -- imported with count() = -2.
+    local min = "HISTFAAAACV4nJNpmSzMwMDAzQABzFCaEURcm7yEwf4DROA4438YAAC59Q5R"
+    local over = "HISTFAAAACl4nJNpmSzMwMDAxwABzFCaEURcm7yEwf4DROA447//UHCUkQsA58QPIw=="
+    assert.are.same({ nil, "histogram import: histogram counts are corrupt" }, { histogram.import(min) })
+    assert.are.same({ nil, "histogram import: histogram counts overflow" }, { histogram.import(over) })
+  end)
+
   it("writes interval logs that it and HdrHistogram's own reader read back", function()
     local path = os.tmpname()
     local f = assert(io.open(path, "w"))

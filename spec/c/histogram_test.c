@@ -130,8 +130,43 @@ static void test_codec(void)
     nh_histogram_free(&back);
 }
 
+/* Issue 27: hostile counts. A count of 2^63 travels as the varint of
+ * INT64_MIN (its negation was undefined behaviour); counts that add past
+ * INT64_MAX wrapped the total. Both are refused, naming why. */
+static void test_hostile_counts(void)
+{
+    nh_histogram h, back;
+    nh_histogram_init(&h);
+    nh_histogram_init(&back);
+    char *text;
+    size_t len;
+    const char *why = NULL;
+    nh_histogram_record_us(&h, 100, UINT64_C(1) << 63);
+    CHECK(nh_hdr_encode(&h, &text, &len) == 0);
+    CHECK(nh_hdr_decode(&back, text, len, 0, &why) < 0 && strcmp(why, "histogram counts are corrupt") == 0);
+    CHECK(back.n == 0);
+    free(text);
+    nh_histogram_reset(&h);
+    nh_histogram_record_us(&h, 100, (uint64_t)INT64_MAX);
+    nh_histogram_record_us(&h, 200, 5);
+    CHECK(nh_hdr_encode(&h, &text, &len) == 0);
+    CHECK(nh_hdr_decode(&back, text, len, 0, &why) < 0 && strcmp(why, "histogram counts overflow") == 0);
+    free(text);
+    /* Each fits, but not beside what the histogram holds already. */
+    nh_histogram_reset(&h);
+    nh_histogram_record_us(&h, 100, (uint64_t)INT64_MAX - 3);
+    CHECK(nh_hdr_encode(&h, &text, &len) == 0);
+    CHECK(nh_hdr_decode(&back, text, len, 0, &why) == 0 && back.n == (uint64_t)INT64_MAX - 3);
+    CHECK(nh_hdr_decode(&back, text, len, 0, &why) < 0 && strcmp(why, "histogram counts overflow") == 0);
+    CHECK(back.n == (uint64_t)INT64_MAX - 3);
+    free(text);
+    nh_histogram_free(&h);
+    nh_histogram_free(&back);
+}
+
 void histogram_tests(void)
 {
+    run(test_hostile_counts);
     run(test_layout);
     run(test_codec);
     run(test_percentiles);
