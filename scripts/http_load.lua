@@ -34,8 +34,9 @@ runner.main{
     if #opts.args == 0 then io.stderr:write("a URL is needed\n", usage, "\n") os.exit(2) end
     if #opts.args > 1 then io.stderr:write("only one URL, please (got ", table.concat(opts.args, " "), ")\n") os.exit(2) end
     url = opts.args[1]
-    local ok, why = http.parse_url(url)
-    if not ok then io.stderr:write("http_load: bad URL ", url, " (", tostring(why), ")\n") os.exit(2) end
+    local u, why = http.parse_url(url)
+    if u then u, why = runner.check_address("tcp", u.dial_address) end
+    if not u then io.stderr:write("http_load: bad URL ", url, " (", tostring(why), ")\n") os.exit(2) end
     local headers = {}
     for _, h in ipairs(opts.header) do
       local name, value = h:match("^([^:]+):%s*(.*)$")

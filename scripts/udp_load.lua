@@ -33,6 +33,12 @@ runner.main{
   prepare = function(opts)
     if #opts.args ~= 1 then io.stderr:write("one HOST:PORT is needed\n", usage, "\n") os.exit(2) end
     address = opts.args[1]
+    local ok, why = runner.check_address("udp", address)
+    if not ok then io.stderr:write("udp_load: bad address ", address, " (", why, ")\n") os.exit(2) end
+    local id_bytes = math.tointeger(opts.id_bytes)
+    if not id_bytes or id_bytes < 1 or id_bytes > 8 then
+      io.stderr:write("udp_load: --id-bytes must be a whole number from 1 to 8, got ", opts.id_bytes, "\n") os.exit(2)
+    end
     if not opts.rate then opts.rate = 1000 end   -- this tool is open-model: 1,000/s unless told
     local payload = opts.payload
     if opts.payload_hex ~= "" then
@@ -42,7 +48,7 @@ runner.main{
       payload = opts.payload_hex:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
     end
     local built, tx, finish = pcall(load_udp.transaction, address, {
-      payload = payload, id_bytes = math.tointeger(opts.id_bytes), timeout = opts.timeout,
+      payload = payload, id_bytes = id_bytes, timeout = opts.timeout,
       shard = opts.shard, shards = opts.shards })
     if not built then io.stderr:write("udp_load: ", tostring(tx):gsub("^[^:]*:%d+: ", ""), "\n") os.exit(2) end
     return { transaction = tx, finish = finish, drain = opts.timeout }

@@ -113,7 +113,14 @@ describe("scripts/http_load.lua", function()
         { "http://a/ http://b/", "only one URL" },
         { "-H nocolon http://127.0.0.1:1/", "bad header" },
         { "-q http://127.0.0.1:1/", "unknown option .%-q." },
-        { "-R 0 http://127.0.0.1:1/", "%-%-rate must be a positive number" },
+        { "-R 0 http://127.0.0.1:1/", "%-%-rate must be a positive, finite number" },
+        -- issue 27: each of these printed the banner, then a traceback or a
+        -- whole run of errors
+        { "-R 1e999 http://127.0.0.1:1/", "%-%-rate must be a positive, finite number" },
+        { "-R 1e16 -d 1 http://127.0.0.1:1/", "more than a schedule can number" },
+        { "-d 0 http://127.0.0.1:1/", "%-%-duration must be more than 0" },
+        { "-d 1 http://127.0.0.1:99999/", "invalid port" },
+        { "-d 1 http://[::1/", "missing ']' in host" },
         { "--shard 3 --shards 2 http://127.0.0.1:1/", "below" },
         { "ftp://x/", "bad URL" },
       }
@@ -125,6 +132,13 @@ describe("scripts/http_load.lua", function()
       local code, out = run(S.lua .. " scripts/http_load.lua --help")
       assert.are.equal(0, code)
       assert.matches("%-R, %-%-rate R", out)
+      for _, c in ipairs({ { "--id-bytes 1.5 -d 1 127.0.0.1:9", "%-%-id%-bytes must be a whole number from 1 to 8" },
+                           { "-d 1 127.0.0.1:99999", "invalid port" }, { "-d 1 [::1", "missing ']'" } }) do
+        code, out = run(S.lua .. " scripts/udp_load.lua " .. c[1])
+        assert.are.equal(2, code, c[1] .. ": " .. out)
+        assert.matches(c[2], out)
+        assert.not_matches("traceback", out)
+      end
     end, 60)
   end)
 
@@ -333,6 +347,23 @@ describe("netharness.load.results", function()
     merged, err = results.merge({ base })
     assert.is_nil(merged)
     assert.matches("%.jsonl:1: not JSON", err)
+    -- issue 27: wrongly typed fields ended merge_results.lua in a traceback
+    for _, bad in ipairs({ { '"shards":0', "shards: a whole number >= 1 expected, got 0" },
+                           { '"duration":"10"', 'duration: a non%-negative number expected, got "10"' },
+                           { '"errors":[1,"x"]', "errors.2: a count expected" },
+                           { '"status":5', "status: an object expected, got 5" } }) do
+      f = assert(io.open(base .. ".jsonl", "w"))
+      f:write('{"type":"summary","completed":3,"concurrency":4,' .. bad[1] .. '}\n')
+      f:close()
+      merged, err = results.merge({ base })
+      assert.is_nil(merged)
+      assert.matches("%.jsonl:1: " .. bad[2], err)
+      local pipe = S.popen(S.lua .. " scripts/merge_results.lua " .. base .. " 2>&1; echo exit=$?")
+      local out = pipe:read("a")
+      pipe:close()
+      assert.matches("exit=1", out, 1, true)
+      assert.not_matches("traceback", out)
+    end
     err = select(2, results.merge({ base .. "-missing" }))
     assert.matches("cannot read", err)
     os.remove(base .. ".jsonl")

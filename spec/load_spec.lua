@@ -329,3 +329,24 @@ describe("net.signal", function()
     assert.is_true(S.open_fds() <= before, "fds: " .. before .. " -> " .. S.open_fds())   -- it goes with the last
   end)
 end)
+
+describe("load.run at rates past what it can start (issue 27)", function()
+  it("counts the arrivals it never started arithmetically: -R 1e9 ends on time", function()
+    S.run(function()
+      local t0 = nh.now()
+      local r = load.run{ rate = 1e9, duration = 0.3, drain = 0.1, max_in_flight = 4,
+                          transaction = function() nh.sleep(0.01) return true end }
+      local took = nh.now() - t0
+      assert.is_true(took < 5, "took " .. took .. " s")
+      -- every arrival of the schedule is counted: started, or dropped
+      assert.are.equal(3e8, r.counts.scheduled)
+      assert.is_true(r.counts.dropped > 2.9e8)
+      assert.is_true(r.counts.notes["not started: the generator fell behind"] > 0)
+    end, 30)
+  end)
+
+  it("refuses a schedule of more arrivals than floats can number", function()
+    assert.has_error(function() schedule.new{ { duration = 10, rate = 1e15 } } end,
+      "stages: 1e+16 arrivals in all is more than a schedule can number (2^53)")
+  end)
+end)

@@ -212,6 +212,9 @@ function M.parse_url(url)
   if scheme ~= "http" then return nil, "unsupported protocol scheme " .. string.format("%q", scheme) end
   local authority, path = rest:match("^([^/?#]*)(.*)$")
   if authority == "" then return nil, "missing host in URL " .. string.format("%q", url) end
+  if authority:find("^%[") and not authority:find("^%[.+%]") then   -- Go's words
+    return nil, "missing ']' in host in URL " .. string.format("%q", url)
+  end
   local host, port = authority:match("^%[(.+)%]:(%d+)$")
   if not host then host = authority:match("^%[(.+)%]$") end
   if not host then host, port = authority:match("^([^:]+):(%d+)$") end

@@ -133,8 +133,36 @@ local function close_worker(w)
   w.hf:close()
 end
 
+-- What a record's fields must be: the merge adds and divides them, so a
+-- wrongly typed one (a hand-edited or foreign file) is refused, named.
+local NUMBER_KEYS = { "t", "interval", "in_flight", "asked_rate", "achieved_rate", "duration", "elapsed",
+  "concurrency", "scheduled", "started", "completed", "success", "failure", "dropped", "bytes" }
+local function check_record(rec)
+  for _, k in ipairs(NUMBER_KEYS) do
+    local v = rec[k]
+    if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge) then
+      return ("%s: a non-negative number expected, got %s"):format(k, json.encode(v))
+    end
+  end
+  if rec.shards ~= nil and (math.type(rec.shards) ~= "integer" or rec.shards < 1) then
+    return "shards: a whole number >= 1 expected, got " .. json.encode(rec.shards)
+  end
+  for _, k in ipairs({ "status", "class", "errors", "notes" }) do
+    local m = rec[k]
+    if m ~= nil then
+      if type(m) ~= "table" then return k .. ": an object expected, got " .. json.encode(m) end
+      for key, v in pairs(m) do
+        if type(v) ~= "number" or v ~= v or v < 0 then
+          return ("%s.%s: a count expected, got %s"):format(k, tostring(key), json.encode(v))
+        end
+      end
+    end
+  end
+end
+
 -- The worker's next interval record, false at its summary (kept in
--- w.summary) or at the end, nil, why for a line that is not JSON.
+-- w.summary) or at the end, nil, why for a line that is not JSON or not a
+-- record.
 local function next_record(w)
   while true do
     local line = w.jf:read("l")
@@ -145,6 +173,8 @@ local function next_record(w)
       if type(rec) ~= "table" then
         return nil, ("%s.jsonl:%d: not JSON (%s)"):format(w.base, w.jline, tostring(why))
       end
+      why = check_record(rec)
+      if why then return nil, ("%s.jsonl:%d: %s"):format(w.base, w.jline, why) end
       if rec.type == "summary" then
         w.summary = rec
         return false

@@ -70,9 +70,17 @@ local function parse(spec)
   opts.workers = whole(opts.workers, "workers", 1)
   opts.interval = tonumber(opts.interval)
   if not opts.interval or opts.interval < 0.01 then fail("--interval must be at least 0.01 seconds") end
+  if opts.duration <= 0 or opts.duration == math.huge then fail("--duration must be more than 0 and finite") end
   if opts.rate ~= "" then
     opts.rate = tonumber(opts.rate)
-    if not opts.rate or opts.rate <= 0 then fail("--rate must be a positive number") end
+    if not opts.rate or opts.rate <= 0 or opts.rate == math.huge then
+      fail("--rate must be a positive, finite number")
+    end
+    -- the schedule numbers arrivals with floats: past 2^53 they collide
+    if opts.rate * opts.duration > 2^53 then
+      fail(("--rate %g for %gs is %.3g arrivals: more than a schedule can number (2^53)"):format(
+        opts.rate, opts.duration, opts.rate * opts.duration))
+    end
   else
     opts.rate = nil
   end
@@ -91,6 +99,15 @@ local function parse(spec)
     if opts[k] == "" then opts[k] = nil end
   end
   return opts
+end
+
+-- A target address the scripts can never reach (a port past 65535, a
+-- bracket left open) is a usage error before the run, not a run of errors.
+function M.check_address(network, address)
+  local okc, addr, err = pcall(net.resolve, network, address)
+  if not okc then return nil, (tostring(addr):gsub("^bad argument #%d to '[^']*' %((.*)%)$", "%1")) end
+  if not addr then return nil, tostring(err) end
+  return addr
 end
 
 local function mkdir(dir)

@@ -40,6 +40,10 @@ function M.new(stages)
     count = count + (from + to) / 2 * d
     at, rate = at + d, to
   end
+  -- Arrivals are numbered by floats: past 2^53 they no longer step by one.
+  if count > 2^53 then
+    error(("stages: %.3g arrivals in all is more than a schedule can number (2^53)"):format(count), 3)
+  end
   return setmetatable({ stages = list, duration = at, total = count }, M)
 end
 
