@@ -104,6 +104,25 @@ describe("netharness.process", function()
     end)
   end)
 
+  it("wait_output's timeout is a deadline for the call while the child keeps printing", function()
+    S.run(function()
+      -- issue 27: against `yes` a 1 s timeout took 5 to 38 s
+      local p <close> = assert(start{ cmd = { "yes" } })
+      local t0 = nh.now()
+      local v, err = p:wait_output("never printed", 1)
+      local took = nh.now() - t0
+      assert.is_nil(v)
+      assert.are.equal("ETIMEDOUT", err.code)
+      assert.is_true(took < 2.5, "took " .. took .. " s")
+      p:stop(1)
+      local T = require "netharness.test"
+      t0 = nh.now()
+      local ok = pcall(T.process, { cmd = { "yes" }, ready = "never printed", timeout = 1 })
+      assert.is_false(ok)
+      assert.is_true(nh.now() - t0 < 4, "T.process took " .. (nh.now() - t0) .. " s")
+    end, 20)
+  end)
+
   it("stop sends SIGTERM to the whole group, then SIGKILL to what ignores it", function()
     S.run(function()
       -- The shell starts a grandchild that ignores SIGTERM; both must go.

@@ -177,7 +177,9 @@ function Process:wait_output(pattern, timeout, init)
       return fail("wait_output", string.format("%s exited (%s) without printing %q; it printed:\n%s",
         self.cmd[1], tostring(st), pattern, tail(out)), "EXITED", { output = out, status = st })
     end
-    if not self.h:wait(v, remaining(deadline)) then
+    -- The deadline holds for the whole call: a child that keeps printing
+    -- wakes the wait at once, every time (issue 27: `yes` overran 1 s by 37).
+    if (deadline and net.now() >= deadline) or not self.h:wait(v, remaining(deadline)) then
       return fail("wait_output", string.format("%q not printed by %s within %gs: i/o timeout; it printed:\n%s",
         pattern, self.cmd[1], timeout, tail(out)), "ETIMEDOUT", { output = out })
     end
