@@ -73,9 +73,11 @@ typedef struct nh_task {
     int anchor;           /* index in the live table while live, so a waiting task is not collected */
     unsigned char state;  /* NH_T_* */
     unsigned char yielded; /* suspended by nh_suspend, not by a plain coroutine.yield */
-    unsigned char running; /* inside lua_resume */
+    unsigned char running; /* NH_RUN_RESUMED: inside lua_resume; NH_RUN_CLOSING: its
+                            * pending <close> variables are being closed (task.c) */
     unsigned char wstatus; /* how the last wait ended */
 } nh_task;
+enum { NH_RUN_RESUMED = 1, NH_RUN_CLOSING = 2 };
 
 /* The scheduler's state. The loop is libev's default one, so netharness
  * serves one Lua state at a time in a process (module.c refuses a second). */

@@ -53,7 +53,7 @@ static int hijacked(lua_State *L, nh_task *t)
 static nh_task *task_of(lua_State *L)
 {
     nh_task *t = *nh_task_slot(L);
-    if (!t)
+    if (!t || t->running == NH_RUN_CLOSING)   /* a __close that waits waits on its own */
         return NULL;
     if (!t->running)
         hijacked(L, t);

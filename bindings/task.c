@@ -114,6 +114,19 @@ static void outcome(lua_State *co, int rc, int nres)
     lua_remove(S, -2);
 }
 
+/* Close a failed or cancelled task's pending <close> variables. Their
+ * __close runs outside any resume and cannot yield: a wait in it waits on
+ * its own (task_of), never parking (or hijacking) the dying task, whose
+ * later wake resumed a dead coroutine (issue 27: a segfault). Returns
+ * lua_resetthread's status. */
+static int close_pending(nh_task *t)
+{
+    t->running = NH_RUN_CLOSING;
+    int st = lua_resetthread(t->co);
+    t->running = 0;
+    return st;
+}
+
 static void resume(nh_task *t)
 {
     lua_State *co = t->co;
@@ -133,7 +146,7 @@ static void resume(nh_task *t)
         nargs = lua_gettop(co) - 1;   /* the function and its arguments */
     }
     t->yielded = 0;
-    t->running = 1;
+    t->running = NH_RUN_RESUMED;
     nh_sched.streak = 0;
     int rc = lua_resume(co, NULL, nargs, &nres);
     t->running = 0;
@@ -160,7 +173,7 @@ static void resume(nh_task *t)
     if (rc == LUA_OK) {
         finish(t, lua_istable(S, -1) ? NH_T_DONE : NH_T_FAILED);
     } else {
-        lua_resetthread(co);              /* closes its pending <close> variables */
+        close_pending(t);
         report(t, lua_tostring(S, -1), err);
         if (err) {   /* the outcome: {message, error value} */
             lua_createtable(S, 2, 0);
@@ -287,7 +300,7 @@ static int cancel(lua_State *L, nh_task *t)
     nh_wait_cancel(&t->w);
     lua_State *S = nh_sched.thread;
     push_task(S, t);
-    if (lua_resetthread(t->co) != LUA_OK)
+    if (close_pending(t) != LUA_OK)
         report(t, lua_tostring(t->co, -1), 0);
     lua_pushliteral(S, "cancelled");
     finish(t, NH_T_CANCELLED);

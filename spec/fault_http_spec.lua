@@ -146,7 +146,53 @@ describe("fault.http_proxy", function()
     assert.matches("rules%[1%]%.probability: must be from 0 to 1",
                    S.error_of(fault.http_wrap, function() end, { { probability = 2 } }))
     assert.matches("unknown field \"stauts\"", S.error_of(fault.http_wrap, function() end, { { stauts = 503 } }))
-    assert.matches("drip: must be", S.error_of(fault.http_wrap, function() end, { { drip = { bytes = 0 } } }))
+    assert.matches("drip%.bytes: must be from 1", S.error_of(fault.http_wrap, function() end, { { drip = { bytes = 0 } } }))
     assert.matches("upstream is required", S.error_of(fault.http_proxy, {}))
+  end)
+
+  -- issue 27: these passed the checks and failed only when a request met them
+  it("refuses NaN, infinities and fractions when the rules are given, naming the field", function()
+    local function why(rule) return S.error_of(fault.http_wrap, function() end, { rule }) end
+    local nan, inf = 0 / 0, math.huge
+    assert.matches("rules%[1%]%.drip%.bytes: must be a number %(got [-]?nan%)", why{ drip = { bytes = nan, every = 1 } })
+    assert.matches("drip%.every: must be a number", why{ drip = { bytes = 1, every = nan } })
+    assert.matches("drip%.every: must be a number", why{ drip = { bytes = 1 } })
+    assert.matches("drip: unknown field \"byte\"", why{ drip = { byte = 1, every = 1 } })
+    assert.matches("wrong_length: must be a whole number %(got 0%.5%)", why{ wrong_length = 0.5 })
+    assert.matches("abort_after: must be a whole number", why{ abort_after = 2.5 })
+    assert.matches("probability: must be a number", why{ probability = nan })
+    assert.matches("status: must be a whole number", why{ status = 200.5 })
+    assert.matches("delay: must be from 0", why{ delay = inf })
+    assert.matches("delay_response: must be a number", why{ delay_response = nan })
+    assert.matches("set_headers: a header name", why{ set_headers = { ["X-A"] = "a\r\nX-B: b" } })
+    assert.matches("remove_headers: a header name", why{ remove_headers = { 5 } })
+    local p <close> = assert(fault.http_proxy{ upstream = "127.0.0.1:9", rules = {} })
+    assert.matches("wrong_length: must be a whole number", S.error_of(p.set_rules, p, { { wrong_length = 0.5 } }))
+  end)
+
+  it("removes the headers Connection names, both ways (RFC 9110 7.6.1)", function()
+    S.run(function()
+      local seen
+      local _, up = S.http_server(function(req, res)
+        seen = req.headers
+        res.headers:set("Connection", "X-Down-Hop, close")
+        res.headers:set("X-Down-Hop", "secret")
+        res.headers:set("X-Down-End", "kept")
+        res.headers:set("Proxy-Authenticate", "Basic")
+        res.body = "ok"
+      end)
+      local p <close> = assert(fault.http_proxy{ upstream = up, rules = {} })
+      local res = assert(http.request{ url = "http://" .. tostring(p.listen_addr()) .. "/", timeout = 5,
+        headers = { Connection = "x-up-hop", ["X-Up-Hop"] = "1", ["X-Up-End"] = "2", TE = "trailers",
+                    ["Proxy-Authorization"] = "Basic eA==" } })
+      assert.are.equal(200, res.status_code)
+      assert.is_nil(seen:get("X-Up-Hop"))
+      assert.is_nil(seen:get("TE"))
+      assert.is_nil(seen:get("Proxy-Authorization"))
+      assert.are.equal("2", seen:get("X-Up-End"))
+      assert.is_nil(res.headers:get("X-Down-Hop"))
+      assert.is_nil(res.headers:get("Proxy-Authenticate"))
+      assert.are.equal("kept", res.headers:get("X-Down-End"))
+    end, 10)
   end)
 end)

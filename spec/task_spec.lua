@@ -468,3 +468,71 @@ describe("tasks", function()
     end)
   end)
 end)
+
+describe("a task's <close> variables when it fails or is cancelled (issue 27)", function()
+  -- A __close that waits ran outside any resume and parked the dying task:
+  -- its later wake resumed a dead coroutine and the process crashed. In a
+  -- child, so that a crash fails this spec and not the run.
+  local function run_child(body)
+    local script = S.child_script(body)
+    local pipe = S.popen(S.lua .. " " .. script .. " 2>&1; echo exit=$?")
+    local out = pipe:read("a")
+    pipe:close()
+    os.remove(script)
+    return out
+  end
+
+  it("a failing task whose <close> waits: its error is kept, no crash", function()
+    local out = run_child([[
+      local closed = false
+      local other = net.spawn(function() net.sleep(0.05) end)
+      local t = net.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          closed = true
+          pcall(other.wait, other, 1)   -- a wait in __close: cannot park the dying task
+        end })
+        error("boom")
+      end)
+      local ok, err = t:wait(5)
+      print("ok", ok, tostring(err):match("boom"), closed)
+      net.sleep(0.1)
+      print("after")
+    ]])
+    assert.matches("ok\tfalse\tboom\ttrue", out, 1, true)
+    assert.matches("after", out, 1, true)
+    assert.matches("exit=0", out, 1, true)
+  end)
+
+  it("a cancelled task whose <close> waits: cancelled, no crash", function()
+    local out = run_child([[
+      local other = net.spawn(function() net.sleep(0.05) end)
+      local t = net.spawn(function()
+        local _ <close> = setmetatable({}, { __close = function() pcall(other.wait, other, 1) end })
+        net.sleep(10)
+      end)
+      net.sleep(0.01)
+      print("cancel", t:cancel(), t:status())
+      net.sleep(0.1)
+      print("after")
+    ]])
+    assert.matches("cancel\ttrue\tcancelled", out, 1, true)
+    assert.matches("after", out, 1, true)
+    assert.matches("exit=0", out, 1, true)
+  end)
+
+  it("fault.http_proxy closed by <close> in a failing task", function()
+    local out = run_child([[
+      local fault = require "netharness.fault"
+      local t = net.spawn(function()
+        local _p <close> = assert(fault.http_proxy{ upstream = "127.0.0.1:9", rules = {} })
+        error("boom")
+      end)
+      print("failed", (select(2, t:wait(5))):match("boom"))
+      net.sleep(0.1)
+      print("after")
+    ]])
+    assert.matches("failed\tboom", out, 1, true)
+    assert.matches("after", out, 1, true)
+    assert.matches("exit=0", out, 1, true)
+  end)
+end)

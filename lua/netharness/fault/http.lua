@@ -32,6 +32,21 @@ local ACTIONS = { status = "number", body = "string", delay = "number", delay_re
 local MATCH = { name = "string", method = "string", path = "string", pattern = "string",
                 probability = "number" }
 
+local MS_MAX = 24 * 3600 * 1000
+
+-- A finite number from lo to hi (whole with int), or nil (absent); false
+-- stands for a required field that is missing.
+local function check_number(where, k, v, lo, hi, int)
+  if v == nil then return end
+  local why
+  if type(v) ~= "number" or v ~= v then why = "must be a number"
+  elseif v < lo or v > hi then why = ("must be from %s to %s"):format(lo, hi)
+  elseif int and math.type(v) ~= "integer" and v ~= math.floor(v) then why = "must be a whole number" end
+  if why then
+    error(("netharness.fault.http: %s.%s: %s (got %s)"):format(where, k, why, tostring(v)), 4)
+  end
+end
+
 local function check_rules(rules)
   if type(rules) ~= "table" then error("netharness.fault.http: rules: must be a list of rules", 3) end
   local names = {}
@@ -45,17 +60,31 @@ local function check_rules(rules)
         error(("netharness.fault.http: %s.%s: must be a %s (got %s)"):format(where, k, want, type(v)), 3)
       end
     end
-    local p = r.probability or 1
-    if p < 0 or p > 1 then error("netharness.fault.http: " .. where .. ".probability: must be from 0 to 1", 3) end
-    if r.status and (r.status < 100 or r.status > 999 or r.status % 1 ~= 0) then
-      error("netharness.fault.http: " .. where .. ".status: must be a status code", 3)
+    -- Numbers are checked here, naming the field, not when a request meets
+    -- them (NaN bytes left a client waiting; 0.5 wrote Content-Length: 11.5).
+    check_number(where, "probability", r.probability, 0, 1)
+    check_number(where, "status", r.status, 100, 999, true)
+    check_number(where, "delay", r.delay, 0, MS_MAX)
+    check_number(where, "delay_response", r.delay_response, 0, MS_MAX)
+    check_number(where, "abort_after", r.abort_after, 0, math.maxinteger, true)
+    check_number(where, "wrong_length", r.wrong_length, math.mininteger, math.maxinteger, true)
+    if r.drip then
+      for k in pairs(r.drip) do
+        if k ~= "bytes" and k ~= "every" then
+          error(("netharness.fault.http: %s.drip: unknown field %q (it takes bytes, every)"):format(where, tostring(k)), 3)
+        end
+      end
+      check_number(where, "drip.bytes", r.drip.bytes or false, 1, math.maxinteger, true)
+      check_number(where, "drip.every", r.drip.every or false, 0, MS_MAX)
     end
-    if r.drip and (type(r.drip.bytes) ~= "number" or r.drip.bytes < 1 or type(r.drip.every) ~= "number"
-                   or r.drip.every < 0) then
-      error("netharness.fault.http: " .. where .. ".drip: must be { bytes = n >= 1, every = ms >= 0 }", 3)
-    end
-    for _, k in ipairs{ "delay", "delay_response", "abort_after" } do
-      if r[k] and r[k] < 0 then error("netharness.fault.http: " .. where .. "." .. k .. ": must be >= 0", 3) end
+    for _, k in ipairs{ "set_headers", "remove_headers" } do
+      for hk, hv in pairs(r[k] or {}) do
+        local name = k == "set_headers" and hk or hv
+        if type(name) ~= "string" or not name:find("^[!#$%%&'*+%-.^_`|~%w]+$")
+          or (k == "set_headers" and (type(hv) ~= "string" or hv:find("[%c]"))) then
+          error(("netharness.fault.http: %s.%s: a header name and a string value without control characters expected"):format(where, k), 3)
+        end
+      end
     end
     if r.pattern and not pcall(string.find, "", r.pattern) then
       error("netharness.fault.http: " .. where .. ".pattern: not a valid Lua pattern", 3)
@@ -171,10 +200,26 @@ function M.wrap(handler, rules, opts)
   return function(req, res) return serve_with(st, handler, req, res) end, faults
 end
 
--- Headers that belong to one hop, not to the message (RFC 9110 7.6.1).
+-- Headers that belong to one hop, not to the message (RFC 9110 7.6.1), and
+-- those the proxy frames itself (length, host).
 local HOP = { connection = true, ["keep-alive"] = true, ["proxy-connection"] = true, te = true,
               trailer = true, ["transfer-encoding"] = true, upgrade = true, ["content-length"] = true,
-              host = true }
+              host = true, ["proxy-authenticate"] = true, ["proxy-authorization"] = true }
+
+-- Copy src's end-to-end headers to dst: not the hop-by-hop set, nor any
+-- header that src's Connection names (RFC 9110 7.6.1: a proxy removes them).
+local function copy_end_to_end(src, dst)
+  local named = {}
+  for name, value in src:each() do
+    if name:lower() == "connection" then
+      for token in value:gmatch("[^,%s]+") do named[token:lower()] = true end
+    end
+  end
+  for name, value in src:each() do
+    local lower = name:lower()
+    if not HOP[lower] and not named[lower] then dst:add(name, value) end
+  end
+end
 
 -- proxy{ listen = "127.0.0.1:0", upstream = "host:port", rules = {...}, seed,
 --        timeout = 30 } -> a reverse proxy with faults | nil, err
@@ -190,9 +235,7 @@ function M.proxy(opts)
   local base = "http://" .. opts.upstream
   local function forward(req, res)
     local headers = http.new_header()
-    for name, value in req.headers:each() do
-      if not HOP[name:lower()] then headers:add(name, value) end
-    end
+    copy_end_to_end(req.headers, headers)
     local up, uerr = client:request{ method = req.method, url = base .. req.target, headers = headers,
                                      body = req.body ~= "" and req.body or nil }
     if not up then
@@ -202,9 +245,7 @@ function M.proxy(opts)
     end
     res.status_code = up.status_code
     res.body = up.body or ""
-    for name, value in up.headers:each() do
-      if not HOP[name:lower()] then res.headers:add(name, value) end
-    end
+    copy_end_to_end(up.headers, res.headers)
   end
   local task = net.spawn(http.serve, ln, function(req, res) return serve_with(st, forward, req, res) end)
   local p = { seed = seed }
@@ -217,7 +258,9 @@ function M.proxy(opts)
   function p.close()
     ln:close()
     client:close()
-    task:wait(1)
+    -- The server sees its listener closed at the loop's next pass; wait for
+    -- that where a wait can yield (not in a __close run as a task dies).
+    if coroutine.isyieldable() then task:wait(1) end
   end
   return setmetatable(p, { __close = p.close })
 end
