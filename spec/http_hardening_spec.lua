@@ -270,6 +270,38 @@ describe("HTTP hardening", function()
       end)
     end)
 
+    -- issue 27: found by the third-party corpora after the last round
+    it("refuses a bare LF in the trailer section after CRLF chunk lines (RFC 9112 7.1.2)", function()
+      S.run(function()
+        local n = 0
+        local ln, addr = start(function(req, res) n = n + 1 res.body = req.method .. " " .. req.url.path end)
+        local out = exchange(addr, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+          .. "2\r\nhi\r\n0\r\n\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 2)
+        assert.matches("^400 .*trailer section has a bare LF", out)
+        assert.not_matches("smuggled", out)
+        assert.are.equal(0, n)
+        out = exchange(addr, "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+          .. "2\r\nhi\r\n0\r\nX-T: 1\nGET /smuggled HTTP/1.1\r\n\r\n", 2)
+        assert.matches("^400 ", out)
+        -- CRLF throughout, trailers or none: read as one request each
+        assert.are.equal("200 POST / | 200 GET /next", exchange(addr, "POST / HTTP/1.1\r\nHost: a\r\n"
+          .. "Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-T: 1\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n", 2))
+        ln:close()
+      end)
+    end)
+
+    it("refuses an absolute-form target with an empty host or userinfo, blaming the target", function()
+      S.run(function()
+        local ln, addr = start(function(req, res) res.body = req.host end)
+        for _, target in ipairs({ "http:///p", "https:///", "http://user@a/p", "http://u:p@a/" }) do
+          assert.matches("^400 invalid request target", exchange(addr, "GET " .. target .. " HTTP/1.1\r\nHost: a\r\n\r\n"),
+            1, false)
+        end
+        assert.are.equal("200 b:8", exchange(addr, "GET http://b:8/p HTTP/1.1\r\nHost: a\r\n\r\n"))
+        ln:close()
+      end)
+    end)
+
     it("takes only an authority-form target for CONNECT", function()
       S.run(function()
         local ln, addr = start(function(req, res) res.body = req.url.host end)

@@ -374,6 +374,12 @@ local function read_trailers(conn, opts, msg, what)
     end
     return read_failed(berr, what .. " trailer")
   end
+  -- The chunk lines required CRLF; a bare LF here would end the message
+  -- for us and not for a front end that requires CRLF, which then reads
+  -- what follows as this body's (a smuggling shape, RFC 9112 7.1.2).
+  if byte(block, 1) == 10 or find(block, "[^\r]\n") then
+    return fail(400, "bare_lf", what .. " trailer section has a bare LF line end")
+  end
   local trailers, terr = parse_fields(block, 1, what .. " trailer", opts.max_headers)
   if not trailers then return nil, terr end
   if trailers:count() > 0 then msg.trailers = trailers end
@@ -519,6 +525,13 @@ local function parse_target(method, target)
   local scheme, authority, rest = target:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
   if scheme then
     u.scheme, u.host = scheme:lower(), authority
+    -- RFC 9110 4.2.1: an http(s) URI with an empty host is invalid; RFC
+    -- 9112 3.2.2 has no userinfo in a request target. Either is the
+    -- target's fault, not the Host header's.
+    if ((u.scheme == "http" or u.scheme == "https") and authority == "") or find(authority, "@", 1, true)
+      or not valid_host(authority) then
+      return nil
+    end
     target = rest == "" and "/" or rest
   elseif target:sub(1, 1) ~= "/" then
     return nil
