@@ -9,8 +9,9 @@
  *   cap:take()                  -> the same, and forget them (live delivery)
  *   cap:stop()                  -> summary (also __close and __gc)
  *   core.capture_decode(frame [, link [, length]])   -> one decoded packet
- *   core.capture_read_file(path) -> packets, link | nil, err
+ *   core.capture_open_file(path) -> file (:next(), :link(), :close()) | nil, err
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -422,34 +423,92 @@ static int l_decode(lua_State *L)
     return 1;
 }
 
-static int l_read_file(lua_State *L)
+/* A pcap file read one packet at a time: memory is one packet's, whatever
+ * the file's size (issue 27: reading a file whole took 943 MB for 2 million
+ * empty records). capture.lua builds read_file's bounded list on it. */
+#define NH_CAPTURE_FILE "netharness.CaptureFile"
+
+typedef struct lfile {
+    pcap_t *p;
+    int link;
+    char path[256];
+} lfile;
+
+static lfile *check_file(lua_State *L)
+{
+    lfile *f = luaL_checkudata(L, 1, NH_CAPTURE_FILE);
+    if (!f->p)
+        luaL_error(L, "use of a closed capture file");
+    return f;
+}
+
+/* core.capture_open_file(path) -> file | nil, err */
+static int l_open_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    lfile *f = lua_newuserdatauv(L, sizeof *f, 0);
+    f->p = NULL;   /* closed until open: a failure below leaves it consistent */
+    luaL_setmetatable(L, NH_CAPTURE_FILE);
     char ebuf[PCAP_ERRBUF_SIZE] = "";
-    pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
-    if (!p)
+    f->p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, ebuf);
+    if (!f->p)
         return nh_fail(L, "capture", -1, NULL, NULL, NH_ERR_TEXT, ebuf, 0, "EINVAL");
-    int link = pcap_datalink(p);
-    lua_newtable(L);
+    f->link = pcap_datalink(f->p);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    return 1;
+}
+
+/* file:next() -> packet | nil at the end | nil, err where the file stops
+ * making sense: code ETRUNCATED when its last record is cut short (what a
+ * capture killed mid-write leaves), EINVAL for a malformed record. */
+static int l_file_next(lua_State *L)
+{
+    lfile *f = check_file(L);
     struct pcap_pkthdr *h;
     const u_char *data;
-    lua_Integer n = 0;
-    int rc;
-    while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
-        push_packet(L, link, data, h->caplen, h->len);
+    int rc = pcap_next_ex(f->p, &h, &data);
+    if (rc == 1) {
+        push_packet(L, f->link, data, h->caplen, h->len);
         lua_pushnumber(L, (double)h->ts.tv_sec + (double)h->ts.tv_usec * 1e-6);
         lua_setfield(L, -2, "wall");
-        lua_rawseti(L, -2, ++n);
+        return 1;
     }
-    if (rc == PCAP_ERROR) {
-        char msg[PCAP_ERRBUF_SIZE + 300];
-        snprintf(msg, sizeof msg, "%s: %s", path, pcap_geterr(p));
+    if (rc == PCAP_ERROR_BREAK) {   /* the end of the file */
+        lua_pushnil(L);
+        return 1;
+    }
+    const char *why = pcap_geterr(f->p);
+    char msg[PCAP_ERRBUF_SIZE + 300];
+    snprintf(msg, sizeof msg, "%s: %s", f->path, why);
+    return nh_fail(L, "capture", -1, NULL, NULL, NH_ERR_TEXT, msg, 0,
+                   strstr(why, "truncated") ? "ETRUNCATED" : "EINVAL");
+}
+
+static int l_file_link(lua_State *L)
+{
+    lua_pushinteger(L, check_file(L)->link);
+    return 1;
+}
+
+static int l_file_close(lua_State *L)
+{
+    lfile *f = luaL_checkudata(L, 1, NH_CAPTURE_FILE);
+    if (f->p) {
+        pcap_t *p = f->p;
+        f->p = NULL;
         pcap_close(p);
-        return nh_fail(L, "capture", -1, NULL, NULL, NH_ERR_TEXT, msg, 0, "EINVAL");
     }
-    pcap_close(p);
-    lua_pushinteger(L, link);
-    return 2;
+    return 0;
+}
+
+static int l_file_tostring(lua_State *L)
+{
+    lfile *f = luaL_checkudata(L, 1, NH_CAPTURE_FILE);
+    if (f->p)
+        lua_pushfstring(L, "capture file %s", f->path);
+    else
+        lua_pushliteral(L, "capture file (closed)");
+    return 1;
 }
 
 static int l_lib_version(lua_State *L)
@@ -470,8 +529,17 @@ void nh_capture_open_lib(lua_State *L)
     luaL_newlib(L, methods);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
+    static const luaL_Reg file_methods[] = {
+        {"next", l_file_next}, {"link", l_file_link}, {"close", l_file_close}, {NULL, NULL}};
+    static const luaL_Reg file_meta[] = {
+        {"__gc", l_file_close}, {"__close", l_file_close}, {"__tostring", l_file_tostring}, {NULL, NULL}};
+    luaL_newmetatable(L, NH_CAPTURE_FILE);
+    luaL_setfuncs(L, file_meta, 0);
+    luaL_newlib(L, file_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
     static const luaL_Reg funcs[] = {
         {"capture_start", l_start}, {"capture_decode", l_decode},
-        {"capture_read_file", l_read_file}, {"capture_lib_version", l_lib_version}, {NULL, NULL}};
+        {"capture_open_file", l_open_file}, {"capture_lib_version", l_lib_version}, {NULL, NULL}};
     luaL_setfuncs(L, funcs, 0);
 }

@@ -492,3 +492,94 @@ describe("scripts/capture.lua", function()
     end, 30)
   end)
 end)
+
+-- Files made here, byte by byte: no privilege needed (issue 27).
+describe("capture.read_file and open_file", function()
+  local HEADER = string.pack("<I4I2I2i4I4I4I4", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 12)   -- raw IP
+  -- An IPv4/UDP packet from 127.0.0.1:1000+i to 127.0.0.1:53 carrying `payload`.
+  local function udp_packet(i, payload)
+    local udp = string.pack(">I2I2I2I2", 1000 + i, 53, 8 + #payload, 0) .. payload
+    return string.pack(">BBI2I2I2BBI2", 0x45, 0, 20 + #udp, i, 0, 64, 17, 0)
+      .. "\127\0\0\1\127\0\0\1" .. udp
+  end
+  local function record(data, t)
+    return string.pack("<I4I4I4I4", 1700000000 + (t or 0), 0, #data, #data) .. data
+  end
+  local function write(bytes)
+    local path = tmpfile(".pcap")
+    local f = assert(io.open(path, "wb"))
+    f:write(bytes)
+    f:close()
+    return path
+  end
+
+  it("returns the whole packets of a file cut mid-record, and says it was cut", function()
+    local whole = HEADER .. record(udp_packet(1, "one"), 1) .. record(udp_packet(2, "two"), 2)
+      .. record(udp_packet(3, "three"), 3)
+    local path = write(whole .. record(udp_packet(4, "four")):sub(1, 30))   -- a capture killed mid-write
+    local ps, link, info = capture.read_file(path)
+    assert.are.equal(12, link)
+    assert.are.same({ "one", "two", "three" }, { ps[1].payload, ps[2].payload, ps[3].payload })
+    assert.are.equal(3, #ps)
+    assert.are.equal(1700000003, ps[3].wall)
+    assert.is_true(info.truncated)
+    assert.are.equal("ETRUNCATED", info.error.code)
+    assert.matches("truncated dump file", tostring(info.error))
+    -- as tcpdump -r prints them
+    local pipe = S.popen("tcpdump -n -r " .. path .. " 2>/dev/null | wc -l")
+    assert.are.equal(3, pipe:read("n"))
+    pipe:close()
+    -- cut inside a record's header, too
+    path = write(whole .. string.pack("<I4I4", 1, 2))
+    ps, _, info = capture.read_file(path)
+    assert.are.equal(3, #ps)
+    assert.is_true(info.truncated)
+    -- the stream form says the same at its end
+    local f <close> = assert(capture.open_file(path))
+    local n, p, err = 0, nil, nil
+    repeat
+      p, err = f:next()
+      if p then n = n + 1 end
+    until not p
+    assert.are.same({ 3, "ETRUNCATED" }, { n, err.code })
+    assert.matches("capture file", tostring(f))
+    f:close()
+    assert.matches("closed", tostring(f))
+    assert.has_error(function() f:next() end, "use of a closed capture file")
+    -- a file that is not a capture at all: nil, err
+    local none, nerr = capture.read_file(write("not a pcap file at all"))
+    assert.is_nil(none)
+    assert.matches("capture", tostring(nerr))
+  end)
+
+  it("keeps at most `keep` packets of a huge file, and streams with on_packet", function()
+    -- 300,000 empty records (4.8 MB): read whole, they took 943 MB for
+    -- two million before; now the list is bounded like a live capture's
+    local path = write(HEADER .. string.rep(string.pack("<I4I4I4I4", 1700000000, 0, 0, 0), 300000))
+    collectgarbage()
+    local base = collectgarbage("count")
+    local ps, _, info = capture.read_file(path)
+    local grew = (collectgarbage("count") - base) / 1024
+    assert.are.same({ 100000, 300000, 200000 }, { #ps, info.packets, info.not_kept })
+    assert.is_nil(info.error)
+    assert.is_true(grew < 80, ("the list took %.0f MiB"):format(grew))
+    ps = nil   -- luacheck: ignore
+    ps, _, info = capture.read_file(path, { keep = 10 })
+    assert.are.same({ 10, 299990 }, { #ps, info.not_kept })
+    collectgarbage()
+    base = collectgarbage("count")
+    local n, peak = 0, 0
+    ps, _, info = capture.read_file(path, { on_packet = function(p)
+      n = n + 1
+      if n % 50000 == 0 then   -- what is alive, not the garbage the collector has yet to reach
+        collectgarbage()
+        peak = math.max(peak, collectgarbage("count") - base)
+      end
+      assert(p.captured_length == 0)
+    end })
+    assert.are.same({ 0, 300000, 300000 }, { #ps, n, info.packets })
+    assert.is_true(peak / 1024 < 4, ("streaming held %.1f MiB"):format(peak / 1024))
+    assert.has_error(function() capture.read_file(path, { keep = -1 }) end)
+    assert.has_error(function() capture.read_file(path, { kept = 1 }) end)
+  end)
+end)

@@ -362,10 +362,35 @@ function capture.start(opts) end
 ---@return boolean ok
 ---@return string? why
 function capture.permitted() end
+---@class netharness.CaptureFileInfo
+---@field packets integer read from the file
+---@field not_kept integer past keep or keep_bytes
+---@field error? netharness.Error why reading stopped early (code ETRUNCATED: the file is cut short)
+---@field truncated? boolean
+
+---A pcap file read one packet at a time (capture.open_file).
+---@class netharness.CaptureFile
+local CaptureFile = {}
+---@return netharness.Packet|nil packet nil at the end of the file
+---@return netharness.Error? err where the file stops making sense
+function CaptureFile:next() end
+---@return integer link pcap's link type
+function CaptureFile:link() end
+function CaptureFile:close() end
+
+---The packets of a pcap file, bounded as a live capture keeps them; with
+---on_packet, streamed and none kept. A file cut short gives its whole packets
+---and info.truncated.
 ---@param path string
+---@param opts? {keep?: integer, keep_bytes?: integer, on_packet?: fun(p: netharness.Packet)}
 ---@return netharness.Packet[]? packets
 ---@return integer|netharness.Error link or the error
-function capture.read_file(path) end
+---@return netharness.CaptureFileInfo? info
+function capture.read_file(path, opts) end
+---@param path string
+---@return netharness.CaptureFile? file
+---@return netharness.Error? err
+function capture.open_file(path) end
 ---@param frame string
 ---@param link? integer
 ---@param length? integer

@@ -150,11 +150,60 @@ end
 
 -- The packets of a pcap or pcapng file, decoded (times: `wall` only), and
 -- its link type; or nil, err.
-function M.read_file(path)
+-- A pcap file as a stream: file:next() -> the next decoded packet (with
+-- `wall`, its time of capture), nil at the end, or nil, err where the file
+-- stops making sense (code ETRUNCATED: its last record is cut short, as a
+-- capture killed mid-write leaves it); file:link(), file:close() (also
+-- <close> and the collector). read_file(path, { on_packet = fn }) streams too.
+function M.open_file(path)
+  if type(path) ~= "string" then
+    error("bad argument #1 to 'open_file' (string expected, got " .. type(path) .. ")", 2)
+  end
+  return net.capture_open_file(path)
+end
+
+local READ_OPTIONS = { keep = "number", keep_bytes = "number", on_packet = "function" }
+
+-- The packets of a pcap file, at most `keep` of them (100000) and
+-- `keep_bytes` of captured bytes (64 MiB), as a live capture keeps them;
+-- with on_packet(p), each is handed over as read and none is kept. Returns
+-- packets, link, info: info.packets counts all read, info.not_kept those
+-- past the bounds, and info.error says why reading stopped early (a file
+-- cut short: its whole packets are returned, as tcpdump -r prints them,
+-- with info.truncated = true). nil, err when the file cannot be opened.
+function M.read_file(path, opts)
   if type(path) ~= "string" then
     error("bad argument #1 to 'read_file' (string expected, got " .. type(path) .. ")", 2)
   end
-  return net.capture_read_file(path)
+  opts = opts or {}
+  if type(opts) ~= "table" then error("bad argument #2 to 'read_file' (options table expected)", 2) end
+  for k, v in pairs(opts) do
+    if READ_OPTIONS[k] == nil then error("bad argument #2 to 'read_file' (unknown option " .. tostring(k) .. ")", 2) end
+    if type(v) ~= READ_OPTIONS[k] or (type(v) == "number" and (v ~= v or v < 0)) then
+      error(("bad argument #2 to 'read_file' (%s: a %s expected)"):format(k, READ_OPTIONS[k]), 2)
+    end
+  end
+  local keep, keep_bytes, on_packet = opts.keep or 100000, opts.keep_bytes or 64 << 20, opts.on_packet
+  local f <close>, err = net.capture_open_file(path)
+  if not f then return nil, err end
+  local out, info, bytes = {}, { packets = 0, not_kept = 0 }, 0
+  while true do
+    local p, perr = f:next()
+    if not p then
+      if perr then info.error, info.truncated = perr, perr.code == "ETRUNCATED" end
+      break
+    end
+    info.packets = info.packets + 1
+    if on_packet then
+      on_packet(p)
+    elseif #out < keep and bytes + p.captured_length <= keep_bytes then
+      out[#out + 1] = p
+      bytes = bytes + p.captured_length
+    else
+      info.not_kept = info.not_kept + 1
+    end
+  end
+  return out, f:link(), info
 end
 
 -- ---- one line per packet, as tcpdump prints them ----
