@@ -531,16 +531,18 @@ describe("capture.read_file and open_file", function()
     pipe:close()
     -- cut inside a record's header, too
     path = write(whole .. string.pack("<I4I4", 1, 2))
+    local _
     ps, _, info = capture.read_file(path)
     assert.are.equal(3, #ps)
     assert.is_true(info.truncated)
     -- the stream form says the same at its end
     local f <close> = assert(capture.open_file(path))
-    local n, p, err = 0, nil, nil
-    repeat
-      p, err = f:next()
-      if p then n = n + 1 end
-    until not p
+    local n, err = 0, nil
+    while true do
+      local p, perr = f:next()
+      if not p then err = perr break end
+      n = n + 1
+    end
     assert.are.same({ 3, "ETRUNCATED" }, { n, err.code })
     assert.matches("capture file", tostring(f))
     f:close()
