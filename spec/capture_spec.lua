@@ -537,7 +537,7 @@ describe("capture.read_file and open_file", function()
     assert.is_true(info.truncated)
     -- the stream form says the same at its end
     local f <close> = assert(capture.open_file(path))
-    local n, err = 0, nil
+    local n, err = 0
     while true do
       local p, perr = f:next()
       if not p then err = perr break end
