@@ -173,6 +173,8 @@ static int l_stats(lua_State *L)
     set_seconds(L, "late_p99", s->late.n ? nh_histogram_percentile(&s->late, 99) : 0);
     set_seconds(L, "late_max", (double)s->late.hi / 1e6);
     if (!lp->p->stream) {
+        set_count(L, "evicted", s->evicted);
+        set_count(L, "max_flows", nh_fudp_flow_limit(lp->p));
         set_count(L, "dropped", s->dropped);
         set_count(L, "send_errors", s->send_errors);
     }

@@ -38,7 +38,9 @@ typedef struct nh_fault_stats {
     uint64_t active;        /* connections or flows open now */
     uint64_t bytes[2];      /* read from the source, per stream (enum nh_stream) */
     uint64_t chunks[2];     /* reads, or datagrams, per stream */
-    uint64_t refused;       /* TCP: upstream refused or failed; UDP: flows over the limit */
+    uint64_t refused;       /* TCP: upstream refused or failed; UDP: no socket for a flow */
+    uint64_t evicted;       /* UDP: flows closed to make room for a new one (the least
+                             * recently used goes) */
     uint64_t dropped;       /* UDP: datagrams dropped while down or with a full queue */
     uint64_t send_errors;   /* UDP: sends the kernel refused */
     nh_histogram late;      /* how late pieces that waited for their time left:
@@ -57,8 +59,10 @@ typedef struct nh_fproxy {
     uint64_t next_index;    /* the next connection's or flow's index */
     nh_toxic *toxics;       /* in the order added */
     double idle_timeout;    /* UDP: a flow quiet this long (seconds) is closed */
-    uint32_t max_flows;     /* UDP */
+    uint32_t max_flows;     /* UDP: as asked; the flows held are fewer where the
+                             * descriptor limit says so (nh_fudp_flow_limit) */
     void *links;            /* fault_tcp.c's connections or fault_udp.c's flows */
+    void *links_last;       /* fault_udp.c: the least recently used flow */
     void *table;            /* fault_udp.c: flows by client address */
     uint32_t table_size;
     nh_fault_stats st;
@@ -122,5 +126,10 @@ int nh_fudp_start(nh_fproxy *p, const char **sys);
 void nh_fudp_on_timer(nh_ptimer *t);
 void nh_fudp_close_all(nh_fproxy *p);
 void nh_fudp_sync(nh_fproxy *p);
+/* The flows a UDP proxy holds at most: max_flows, or half what the process's
+ * descriptor limit (RLIMIT_NOFILE) leaves above the descriptors open now,
+ * whichever is less, so flows (a socket each) never take the descriptors
+ * the rest of the process needs (its control API, say). */
+uint32_t nh_fudp_flow_limit(const nh_fproxy *p);
 
 #endif

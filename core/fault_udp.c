@@ -3,6 +3,8 @@
  * gets a flow with its own connected socket to the upstream, so replies come
  * back to the client they answer. A flow quiet for the idle timeout is
  * closed; a new one for the same client then counts as new (a new index).
+ * The proxy's list of flows is kept most recently used first: when a new
+ * client comes and the flows are at their limit, the last one goes.
  *
  * Each direction (upstream: client -> server, downstream: the replies) runs
  * every datagram through its toxics into a queue ordered by leaving time
@@ -17,6 +19,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -149,8 +152,65 @@ static void flow_end(flow *f)
         p->links = f->next;
     if (f->next)
         f->next->prev = f->prev;
+    else
+        p->links_last = f->prev;
     p->st.active--;
     free(f);
+}
+
+/* f carried a datagram now: first in the list (most recently used). */
+static void flow_touch(flow *f, double now)
+{
+    nh_fproxy *p = f->p;
+    f->last = now;
+    if (p->links == f)
+        return;
+    f->prev->next = f->next;   /* not first: it has a prev */
+    if (f->next)
+        f->next->prev = f->prev;
+    else
+        p->links_last = f->prev;
+    f->prev = NULL;
+    f->next = p->links;
+    f->next->prev = f;
+    p->links = f;
+}
+
+/* The least recently used flow goes, to make room (its queued datagrams
+ * are counted as dropped). */
+static void flow_evict(nh_fproxy *p)
+{
+    flow *f = p->links_last;
+    if (!f)
+        return;
+    p->st.evicted++;
+    p->st.dropped += f->up.n + f->down.n;
+    flow_end(f);
+}
+
+/* Descriptors open now: the lowest free one is a fair guess without a scan
+ * of /proc, and cheap enough for a new flow. */
+static uint32_t fds_in_use(void)
+{
+    int fd = dup(0);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return (uint32_t)fd;
+}
+
+uint32_t nh_fudp_flow_limit(const nh_fproxy *p)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return p->max_flows;
+    /* Our own flows hold descriptors too: they count as room for flows. */
+    uint64_t used = fds_in_use(), ours = p->st.active;
+    uint64_t others = used > ours ? used - ours : 0;
+    uint64_t room = rl.rlim_cur > others ? (rl.rlim_cur - others) / 2 : 0;
+    if (room < 1)
+        room = 1;
+    return room < p->max_flows ? (uint32_t)room : p->max_flows;
 }
 
 /* ---- sending ---- */
@@ -268,7 +328,7 @@ static void on_reply(struct ev_loop *loop, ev_io *w, int revents)
             p->st.send_errors++;   /* ICMP: the upstream port is closed */
         return;
     }
-    f->last = nh_now();
+    flow_touch(f, nh_now());
     p->st.chunks[NH_DOWNSTREAM] += (uint64_t)n;
     for (int i = 0; i < n; i++) {
         p->st.bytes[NH_DOWNSTREAM] += msgs[i].msg_len;
@@ -302,10 +362,16 @@ static void sync_ulink(nh_fproxy *p, ulink *l)
 
 static flow *flow_open(nh_fproxy *p, const nh_addr *client)
 {
-    if (p->st.active >= p->max_flows || table_grow(p) < 0)
+    if (p->st.active >= nh_fudp_flow_limit(p))
+        flow_evict(p);
+    if (table_grow(p) < 0)
         return NULL;
     flow *f = calloc(1, sizeof *f);
     int fd = socket(p->upstream.u.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE) && p->links) {
+        flow_evict(p);   /* out of descriptors all the same: one flow's goes to this one */
+        fd = socket(p->upstream.u.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    }
     int timers = 0;
     if (f && nh_ptimer_init(&f->up.timer, on_ulink_timer) == 0 && ++timers &&
         nh_ptimer_init(&f->down.timer, on_ulink_timer) == 0)
@@ -333,6 +399,8 @@ static flow *flow_open(nh_fproxy *p, const nh_addr *client)
     f->next = p->links;
     if (f->next)
         f->next->prev = f;
+    else
+        p->links_last = f;
     p->links = f;
     flow **b = bucket(p, client);
     f->hnext = *b;
@@ -369,18 +437,18 @@ static void on_datagrams(struct ev_loop *loop, ev_io *w, int revents)
         msgs[i].msg_hdr.msg_name = NULL;
         msgs[i].msg_hdr.msg_namelen = 0;
         flow *f = lookup(p, &froms[i]);
-        if (!f)
-            f = flow_open(p, &froms[i]);
-        if (run && (f != run || !fast(&f->up))) {
+        if (run && (f != run || !fast(&f->up))) {   /* before a new flow may evict run's */
             send_batch(p, run->ufd, run_from, i);
             run = NULL;
         }
+        if (!f)
+            f = flow_open(p, &froms[i]);
         if (!f) {   /* over the flow limit, or no socket for it */
             p->st.refused++;
             p->st.dropped++;
             continue;
         }
-        f->last = now;
+        flow_touch(f, now);
         if (!fast(&f->up)) {
             take(&f->up, bufs[i], len);
             continue;

@@ -338,7 +338,7 @@ describe("fault.proxy (UDP)", function()
     end)
   end)
 
-  it("closes idle flows and limits how many there are", function()
+  it("closes idle flows; at the flow limit the least recently used goes (issue 27)", function()
     S.run(function()
       local p <close> = proxied(false, { idle_timeout = 0.1, max_flows = 3 })
       local cs = {}
@@ -348,13 +348,59 @@ describe("fault.proxy (UDP)", function()
         assert(cs[i]:write("hi"))
         if cs[i]:read(10, 0.3) then answered = answered + 1 end
       end
-      assert.are.equal(3, answered)
-      assert.are.equal(2, p:stats().refused)
+      assert.are.equal(5, answered)   -- each new client made room: the oldest flow went
+      local st = p:stats()
+      assert.are.same({ 3, 2, 0, 3 }, { st.active, st.evicted, st.refused, st.max_flows })
+      -- client 3 was used last of the three kept (3, 4, 5) ... then 4 and 5:
+      -- touching 3 again makes 4 the least recently used
+      assert(cs[3]:write("again"))
+      assert.are.equal("again", cs[3]:read(10, 2))
+      assert(cs[1]:write("back"))        -- a new flow for client 1: 4's goes
+      assert.are.equal("back", cs[1]:read(10, 2))
+      assert.are.equal(3, p:stats().evicted)
+      assert(cs[5]:write("five"))      -- 5 kept its flow: no eviction
+      assert.are.equal("five", cs[5]:read(10, 2))
+      assert.are.equal(3, p:stats().evicted)
       assert(wait_for(function() return p:stats().active == 0 end, 3))
       assert(cs[5]:write("now"))
       assert.are.equal("now", cs[5]:read(10, 5))
       for _, c in ipairs(cs) do c:close() end
     end)
+  end)
+
+  it("never takes the descriptors the rest of the process needs (issue 27)", function()
+    -- scripts/fault_proxy.lua with 256 descriptors; 600 clients each send
+    -- one datagram through its UDP proxy. Before, the flows took every
+    -- descriptor and the control API stopped answering.
+    S.run(function()
+      local json = require "dkjson"
+      local http = require "netharness.http"
+      local up = udp_server(false)
+      local proc = S.start("ulimit -n 256 && exec " .. S.lua .. " scripts/fault_proxy.lua --port 0", 60)
+      local out = assert(S.wait_output(proc, "API on http://[%d.]+:%d+", 10))
+      local base = out:match("API on (http://[%d.]+:%d+)")
+      local res = assert(http.request{ method = "POST", url = base .. "/proxies", timeout = 5,
+        body = json.encode{ name = "u", protocol = "udp", listen = "127.0.0.1:0", upstream = tostring(up:local_addr()) } })
+      local listen = json.decode(res.body).listen
+      local answered = 0
+      for _ = 1, 600 do
+        local c = assert(nh.dial("udp", listen))
+        assert(c:write("hi"))
+        if c:read(10, 1) then answered = answered + 1 end
+        c:close()
+      end
+      res = assert(http.request{ url = base .. "/proxies/u", timeout = 5 })
+      assert.are.equal(200, res.status_code)
+      local st = json.decode(res.body).stats
+      S.stop(proc)
+      up:close()
+      assert.are.equal(600, answered)
+      assert.is_true(st.max_flows < 128, "max_flows " .. st.max_flows)
+      assert.is_true(st.active <= st.max_flows)
+      -- (a client port the kernel hands out again finds its flow: fewer than 600)
+      assert.is_true(st.flows > 500, "flows " .. st.flows)
+      assert.are.same({ st.flows - st.active, 0 }, { st.evicted, st.refused })
+    end, 60)
   end)
 
   it("200 flows through toxics, then no descriptor left open", function()
