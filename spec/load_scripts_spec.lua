@@ -105,6 +105,70 @@ describe("scripts/http_load.lua", function()
     end, 40)
   end)
 
+  it("drops endless bodies as they come and counts their bytes at once (issue 27)", function()
+    -- Each connection gets a chunked body that never ends. Before, every
+    -- body was kept whole (-c 16: 1.0 GB in 3 s) and "MB read" said 0.00.
+    S.run(function()
+      local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
+      local piece = ("%x\r\n%s\r\n"):format(65536, string.rep("b", 65536))
+      nh.spawn(function()
+        while true do
+          local c = ln:accept()
+          if not c then return end
+          nh.spawn(function()
+            if c:read_header_block(5) then
+              local ok = c:write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", 5)
+              while ok do ok = c:write(piece, 5) end
+            end
+            c:close()
+          end)
+        end
+      end)
+      local json_path = os.tmpname()
+      local proc = S.start(S.lua .. " scripts/http_load.lua -c 16 -d 3 --timeout 10 --quiet --json " .. json_path
+        .. " http://" .. tostring(ln:addr()) .. "/", 30)
+      local pid
+      for _ = 1, 100 do
+        pid = S.pids(proc, "lua5.4")[1]
+        if pid then break end
+        nh.sleep(0.02)
+      end
+      local peak = 0
+      while S.rss_kib(pid) do
+        peak = math.max(peak, S.rss_kib(pid, true) or 0)
+        nh.sleep(0.1)
+      end
+      local _, out = S.wait_exit(proc, 20)
+      ln:close()
+      local recs = read_jsonl(json_path)
+      os.remove(json_path)
+      local mb = tonumber(out:match("([%d.]+)MB read"))
+      assert.is_true(mb and mb > 50, out)
+      assert.is_true(recs[1].type == "interval" and recs[1].bytes > 10e6, "first interval: " .. tostring(recs[1].bytes))
+      assert.is_true(peak < 96 * 1024, ("peak RSS %.0f MiB"):format(peak / 1024))
+    end, 40)
+  end)
+
+  it("keeps the body only when a check asks for it", function()
+    S.run(function()
+      local load = require "netharness.load"
+      local load_http = require "netharness.load.http"
+      local ln, addr = S.http_server(function(req, res) res.body = req.url.path == "/ok" and "all ok" or "nope" end)
+      local tx, finish = load_http.transaction("http://" .. addr .. "/ok", {
+        check = function(code, body) return code == 200 and body == "all ok", "wrong body" end })
+      local r = load.run{ concurrency = 2, duration = 0.3, transaction = tx, finish = finish }
+      assert.is_true(r.counts.success > 10)
+      assert.are.equal(0, r.counts.failure)
+      tx, finish = load_http.transaction("http://" .. addr .. "/bad", {
+        check = function(_, body) return body == "all ok", "wrong body" end, keep_body = 2 })
+      r = load.run{ concurrency = 2, duration = 0.3, transaction = tx, finish = finish }
+      assert.are.equal(0, r.counts.success)
+      assert.is_true(r.counts.errors["wrong body"] > 10)
+      assert.has_error(function() load_http.transaction("http://" .. addr .. "/", { keep_body = -1 }) end)
+      ln:close()
+    end, 20)
+  end)
+
   it("says what is wrong with its arguments, exiting 2", function()
     S.run(function()
       local cases = {

@@ -18,8 +18,10 @@
 --
 -- The transaction gets its virtual user `vu`: a table kept between the
 -- transactions it runs (a keep-alive connection lives there; vu.id numbers
--- it; add bytes read to vu.bytes; vu.note(what) counts an event that is no
--- transaction's outcome, such as a late answer). It returns:
+-- it; add bytes read to vu.bytes, or count them as they arrive with
+-- vu.read(n), which a long body needs to show in its interval; vu.note(what)
+-- counts an event that is no transaction's outcome, such as a late answer).
+-- It returns:
 --   true               success
 --   a number           an HTTP-like status; success when opts.success(code)
 --                      (default 200-399); counted by code and class
@@ -217,7 +219,8 @@ function M.run(opts)
   local vus = {}
   local function new_vu()
     next_vu = next_vu + 1
-    local vu = { id = next_vu, bytes = 0, note = function(what) bump(cur.notes, what) end }
+    local vu = { id = next_vu, bytes = 0, note = function(what) bump(cur.notes, what) end,
+                 read = function(n) cur.bytes = cur.bytes + n end }
     vus[next_vu] = vu
     return vu
   end

@@ -616,56 +616,69 @@ local function parse_request_head(block, opts)
   return req, frame, pos, count
 end
 
--- An iterator over the body of a request read with opts.stream_body: each
--- call returns the next piece (at most 64 KiB; no limit on the whole, which
--- is the caller's to keep or drop), nil at the end, or nil, err. Sends "100
--- Continue" first when the request asks for it and opts.send_continue is set.
--- req.body_done is true once the whole body was read.
-function M.body_reader(conn, req, opts)
+-- An iterator over a message's body left on the connection (a request read
+-- with opts.stream_body, a response read by its head alone): each call
+-- returns the next piece (at most 64 KiB; no limit on the whole, which is
+-- the caller's to keep or drop), nil at the end, or nil, err. msg._frame
+-- says how the body is framed (a length, "chunked", "eof"; nil: none);
+-- `what` names the message in errors ("request" unless told). Sends "100
+-- Continue" first when a request asks for it and opts.send_continue is set.
+-- msg.body_done is true once the whole body was read.
+function M.body_reader(conn, msg, opts, what)
   if not (opts and opts._complete) then opts = complete(opts) end
-  local frame, timeout = req._frame, opts.timeout
+  what = what or "request"
+  local frame, timeout = msg._frame, opts.timeout
   local left = type(frame) == "number" and frame or 0 -- of the body, or of this chunk
-  local chunked, failed, started = frame == "chunked", false, false
-  if frame == nil then req.body_done = true end
+  local chunked, to_eof, failed, started = frame == "chunked", frame == "eof", false, false
+  if frame == nil then msg.body_done = true end
   local function stop(err)
     failed = true
-    req.body_error = err
+    msg.body_error = err
     return nil, err
   end
   return function()
-    if req.body_done then return nil end
-    if failed then return nil, req.body_error end
+    if msg.body_done then return nil end
+    if failed then return nil, msg.body_error end
     if not started then
       started = true
-      if opts.send_continue and req._expect then
+      if opts.send_continue and msg._expect then
         local ok, werr = conn:write("HTTP/1.1 100 Continue\r\n\r\n", timeout)
         if not ok then return stop(werr) end
       end
     end
+    if to_eof then
+      local data, err = conn:read(65536, timeout)
+      if data then return data end
+      if err == net.EOF then
+        msg.body_done = true
+        return nil
+      end
+      return stop(err)
+    end
     if chunked and left == 0 then
-      local size, serr = chunk_size(conn, opts, "request")
+      local size, serr = chunk_size(conn, opts, what)
       if not size then return stop(serr) end
       if size == 0 then
-        local ok, terr = read_trailers(conn, opts, req, "request")
+        local ok, terr = read_trailers(conn, opts, msg, what)
         if not ok then return stop(terr) end
-        req.body_done = true
+        msg.body_done = true
         return nil
       end
       left = size
     elseif left == 0 then
-      req.body_done = true
+      msg.body_done = true
       return nil
     end
     local data, err = conn:read(left < 65536 and left or 65536, timeout)
     if not data then
-      local _, ferr = read_failed(err, "request body")
+      local _, ferr = read_failed(err, what .. " body")
       return stop(ferr)
     end
     left = left - #data
     if chunked and left == 0 then
       local crlf, cerr = conn:read_full(2, timeout)
       if not crlf then
-        local _, ferr = read_failed(cerr, "request body")
+        local _, ferr = read_failed(cerr, what .. " body")
         return stop(ferr)
       end
       if crlf ~= "\r\n" then
@@ -673,7 +686,7 @@ function M.body_reader(conn, req, opts)
         return stop(ferr)
       end
     elseif not chunked and left == 0 then
-      req.body_done = true
+      msg.body_done = true
     end
     return data
   end

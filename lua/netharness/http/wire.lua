@@ -95,18 +95,21 @@ local function response_head(conn, req, opts)
   return false, frame, res, #block
 end
 
+-- A message from a head seen before (template t), without its body.
+local function from_template(t, req)
+  return setmetatable({
+    proto = t.proto, proto_major = t.major, proto_minor = t.minor,
+    status_code = t.status_code, status = t.status, reason = t.reason,
+    request = req, headers = nil,
+    content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
+    close = t.close, body = nil,
+  }, t.class)
+end
+
 -- The message and body for the other cases: a new head (res), or a head
 -- seen before (template t) with a body read as framed.
 local function response_rest(conn, req, opts, t, frame, res)
-  if t then
-    res = setmetatable({
-      proto = t.proto, proto_major = t.major, proto_minor = t.minor,
-      status_code = t.status_code, status = t.status, reason = t.reason,
-      request = req, headers = nil,
-      content_length = t.content_length, transfer_encoding = t.chunked and { "chunked" } or nil,
-      close = t.close, body = nil,
-    }, t.class)
-  end
+  if t then res = from_template(t, req) end
   local body, berr = read_body(conn, opts, res, frame, "response")
   if not body then return nil, berr end
   res.body = body
@@ -158,6 +161,58 @@ function M.read_status(conn, req, opts)
   if t then return t.status_code, x, t.close, head_len end
   if t == nil then return nil, x end
   return x.status_code, x.body, x.close, head_len
+end
+
+-- The head of one response to `req`, its body left on the connection (for a
+-- proxy that streams it on): the message without a body (res._frame says
+-- how the body is framed: a length, "chunked", "eof"; nil for none, and
+-- res.body is then ""), and the head's length in bytes; or nil, err. Read
+-- the body with M.body_reader(conn, res, opts, "response").
+function M.read_response_head(conn, req, opts)
+  if not (opts and opts._complete) then opts = complete(opts) end
+  local t, frame, res, head_len = response_head(conn, req, opts)
+  if t == nil then return nil, frame end
+  if t then res = from_template(t, req) end
+  if frame ~= 0 then res._frame = frame else res.body = "" end
+  return res, head_len
+end
+
+-- One response read as read_status does, its body counted and dropped as it
+-- comes (a load generator's: an endless body costs no memory and its bytes
+-- count at once): on_bytes(n) is called for the head and each piece; `keep`
+-- bytes of the body are kept (0 unless told). Returns status_code, the body
+-- kept, close; or nil, err. No max_body: what is not kept is never held.
+local DISCARD_PIECE = 65536
+function M.read_status_discard(conn, req, opts, on_bytes, keep)
+  if not (opts and opts._complete) then opts = complete(opts) end
+  keep = keep or 0
+  local t, frame, res, head_len = response_head(conn, req, opts)
+  if t == nil then return nil, frame end
+  on_bytes(head_len)
+  local m = t or res
+  if frame == 0 then return m.status_code, "", m.close end
+  if type(frame) == "number" and frame <= DISCARD_PIECE then   -- the usual answer: one read
+    local body, err = conn:read_full(frame, opts.timeout)
+    if not body then return read_failed(err, "response body") end
+    on_bytes(frame)
+    return m.status_code, keep >= frame and body or body:sub(1, keep), m.close
+  end
+  local msg = { _frame = frame }
+  local next_piece = M.body_reader(conn, msg, opts, "response")
+  local kept, n = {}, 0
+  while true do
+    local piece, err = next_piece()
+    if not piece then
+      if err then return nil, err end
+      break
+    end
+    on_bytes(#piece)
+    if n < keep then
+      kept[#kept + 1] = piece:sub(1, keep - n)
+      n = n + #kept[#kept]
+    end
+  end
+  return m.status_code, table.concat(kept), m.close or frame == "eof"
 end
 
 return M

@@ -1,18 +1,25 @@
 -- An HTTP request as a load transaction: each virtual user keeps one
 -- keep-alive connection for it (redialled when the server closes it) and sends the
 -- same request bytes down it, as wrk does; the response is read and checked
--- in full by http.read_status and its status returned, its bytes (head and
--- body, as wrk counts what it reads) added to vu.bytes.
+-- by wire.read_status_discard and its status returned. Its bytes (head and
+-- body, as wrk counts what it reads) count as they arrive (vu.read), and
+-- the body is dropped as it comes: an endless body costs no memory.
 --
 --   local tx, finish = load_http.transaction("http://127.0.0.1:8080/", {
---     method = "GET", body = nil, headers = { ["X-Test"] = "1" }, timeout = 5 })
+--     method = "GET", body = nil, headers = { ["X-Test"] = "1" }, timeout = 5,
+--     check = function(code, body) return body:find("ok") ~= nil, "no ok" end, keep_body = 1024 })
 --   load.run{ rate = 1000, duration = 10, transaction = tx, finish = finish }
+--
+-- A scenario that wants the body asks for it: check(code, body) gets the
+-- first keep_body bytes (64 KiB unless told) and returns true, or false and
+-- a cause (counted as an error).
 --
 -- A bad URL or header raises (it is a mistake in the scenario, found before
 -- any load is sent); failures on the wire come back as nil, err.
 local net = require "netharness"
 local load = require "netharness.load"
 local http = require "netharness.http"
+local wire = require "netharness.http.wire"
 
 local M = {}
 
@@ -36,7 +43,12 @@ function M.transaction(url, opts)
   local bytes = http.format_request(req)
   local address = req.url.dial_address
   local timeout = opts.timeout or 5
+  local check = opts.check
+  if check ~= nil and type(check) ~= "function" then error("check: a function expected", 2) end
+  local keep = opts.keep_body or (check and 65536 or 0)
+  if math.type(keep) ~= "integer" or keep < 0 then error("keep_body: a whole number of bytes >= 0 expected", 2) end
   local read_opts = http.read_options({})
+  local read_status = wire.read_status_discard
   -- the virtual user's connection for this transaction: a scenario that
   -- mixes transactions to several servers keeps one connection to each
   local key = {}
@@ -52,11 +64,10 @@ function M.transaction(url, opts)
     end
     conn:set_deadline(deadline)
     local ok, e = conn:write(bytes)
-    local code, body, close, head_len
+    local code, body, close
     if ok then
       repeat -- 1xx answers are interim (RFC 9110 15.2)
-        code, body, close, head_len = http.read_status(conn, req, read_opts)
-        if code then vu.bytes = vu.bytes + head_len + #body end
+        code, body, close = read_status(conn, req, read_opts, vu.read, keep)
       until not code or code >= 200 or code == 101
       if not code then e = body end
     end
@@ -65,6 +76,10 @@ function M.transaction(url, opts)
       vu[key] = nil
     end
     if not code then return nil, e end
+    if check then
+      local good, cause = check(code, body)
+      if not good then return false, cause or "check failed" end
+    end
     return code
   end
 
