@@ -118,6 +118,140 @@ describe("fault.http_proxy", function()
     end, 20)
   end)
 
+  -- issue 27: answers were read whole before they went on (12 x 60 MiB
+  -- took 1.7 GB); now they stream through, the body actions on the stream
+  it("streams a chunked answer through, the body actions working on the stream", function()
+    S.run(function()
+      local piece = string.rep("z", 1000)
+      -- an upstream whose answers are chunked: /endless never ends
+      local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
+      nh.spawn(function()
+        while true do
+          local c = ln:accept()
+          if not c then return end
+          nh.spawn(function()
+            while true do
+              local head = c:read_header_block(5)
+              if not head then break end
+              local path = head:match("^%u+ (%S+)")
+              local ok = c:write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Up: 1\r\n\r\n", 5)
+              local n = path == "/endless" and math.huge or 10
+              local i = 0
+              while ok and i < n do
+                ok = c:write(("%x\r\n%s\r\n"):format(#piece, piece), 5)
+                i = i + 1
+              end
+              if not ok or not c:write("0\r\n\r\n", 5) then break end
+            end
+            c:close()
+          end)
+        end
+      end)
+      local p <close> = assert(fault.http_proxy{ upstream = tostring(ln:addr()), rules = {
+        { path = "/endless", abort_after = 5000 },
+        { path = "/measured", wrong_length = -3 },
+        { path = "/broken", break_chunked = true },
+        { path = "/drip", drip = { bytes = 2500, every = 20 } },
+      } })
+      local a = p:listen_addr()
+      -- as it is: chunked on to an HTTP/1.1 client, kept alive
+      local res = assert(http.get("http://" .. tostring(a) .. "/plain", { timeout = 5 }))
+      assert.are.same({ 200, 10000, "1" }, { res.status_code, #res.body, res.headers:get("X-Up") })
+      assert.are.same({ "chunked" }, res.transfer_encoding)
+      res = assert(http.get("http://" .. tostring(a) .. "/plain", { timeout = 5 }))
+      assert.are.equal(10000, #res.body)
+      -- to an HTTP/1.0 client: the close ends the body
+      local c = assert(nh.dial("tcp", tostring(a), 5))
+      assert(c:write("GET /plain HTTP/1.0\r\n\r\n"))
+      local got = {}
+      while true do
+        local d = c:read(65536, 5)
+        if not d then break end
+        got[#got + 1] = d
+      end
+      c:close()
+      got = table.concat(got)
+      assert.matches("Connection: close\r\n", got)
+      assert.not_matches("Transfer%-Encoding", got)
+      assert.are.equal(10000, #got - got:find("\r\n\r\n", 1, true) - 3)
+      -- an endless answer cut after 5000 bytes of body
+      got = raw_get(a, "/endless")
+      local body = got:sub(got:find("\r\n\r\n", 1, true) + 4)
+      assert.are.equal(5000, #(body:gsub("%x+\r\n", ""):gsub("\r\n", "")))
+      -- wrong_length on a body of unknown length: measured first
+      got = raw_get(a, "/measured")
+      assert.matches("Content%-Length: 9997\r\n", got)
+      -- break_chunked on the stream
+      got = raw_get(a, "/broken")
+      assert.matches("Transfer%-Encoding: chunked", got)
+      assert.matches("\r\nzz\r\n", got)
+      -- drip on the stream: 10,000 bytes in 2,500-byte writes 20 ms apart
+      local t0 = nh.now()
+      res = assert(http.get("http://" .. tostring(a) .. "/drip", { timeout = 5 }))
+      assert.are.equal(10000, #res.body)
+      assert.is_true(nh.now() - t0 >= 0.1)
+      ln:close()
+    end, 20)
+  end)
+
+  it("holds a piece of each answer at a time, not the answer (12 x 60 MiB)", function()
+    S.run(function()
+      local SIZE = 60 << 20
+      local block = string.rep("x", 1 << 20)
+      local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
+      nh.spawn(function()
+        while true do
+          local c = ln:accept()
+          if not c then return end
+          nh.spawn(function()
+            if c:read_header_block(5) and c:write("HTTP/1.1 200 OK\r\nContent-Length: " .. SIZE .. "\r\n\r\n", 5) then
+              for _ = 1, SIZE >> 20 do
+                if not c:write(block, 10) then break end
+              end
+            end
+            c:close()
+          end)
+        end
+      end)
+      -- the proxy in a child: its memory is its own (and free of the ASan pass's)
+      local script = S.child_script(([[
+        local fault = require "netharness.fault"
+        local p = assert(fault.http_proxy{ upstream = %q })
+        print("proxy on " .. tostring(p.listen_addr()))
+        io.stdout:flush()
+        net.sleep(60)
+      ]]):format(tostring(ln:addr())))
+      local proc = S.start(S.lua .. " " .. script, 60)
+      local out = assert(S.wait_output(proc, "proxy on [%d.]+:%d+", 10))
+      local addr = out:match("proxy on ([%d.]+:%d+)")
+      local pid = S.pids(proc, "lua5.4")[1]
+      local base = S.rss_kib(pid)
+      local received, tasks = {}, {}
+      for i = 1, 12 do
+        tasks[i] = nh.spawn(function()
+          local c <close> = assert(nh.dial("tcp", addr, 5))
+          assert(c:write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"))
+          local head = assert(c:read_header_block(10))
+          assert(head:find("Content-Length: " .. SIZE, 1, true), head)
+          local n = 0
+          while n < SIZE do
+            local d = c:read(1 << 20, 20)
+            if not d then break end
+            n = n + #d
+          end
+          received[i] = n
+        end)
+      end
+      assert(nh.wait_all(tasks, 60))
+      local grew = ((S.rss_kib(pid, true) or 0) - base) / 1024
+      S.stop(proc)
+      os.remove(script)
+      ln:close()
+      for i = 1, 12 do assert.are.equal(SIZE, received[i]) end
+      assert.is_true(grew < 64, ("the proxy grew %.0f MiB for 12 x 60 MiB"):format(grew))
+    end, 90)
+  end)
+
   it("answers 502 when the upstream is not there", function()
     S.run(function()
       local p <close> = assert(fault.http_proxy{ upstream = "127.0.0.1:" .. S.free_port("tcp"), rules = {} })

@@ -23,6 +23,7 @@
 --   remove_headers    { "name", ... } from the response
 local net = require "netharness"
 local http = require "netharness.http"
+local wire = require "netharness.http.wire"
 
 local M = {}
 
@@ -127,45 +128,114 @@ local function pick(st, req)
   end
 end
 
--- The answer's bytes, rewritten and written as the rule says. Returns
+local NO_RULE = {}
+
+-- Write an answer as `rule` says (NO_RULE: as it is): `head` is the head
+-- http.serve made (its fields, without the blank line; any Content-Length
+-- in it is replaced), the body comes from next_piece() (a piece, nil at
+-- the end, or nil, err: the answer is then cut short), `length` is the
+-- body's length when known. The body actions work on the stream: drip,
+-- abort_after, break_chunked (a chunk of half the first piece, then
+-- garbage) and wrong_length (which needs the length: a body of unknown
+-- length is gathered first, up to max_body bytes). `chunked`: a body of
+-- unknown length may go chunked (the client speaks HTTP/1.1). Returns
 -- whether the connection may go on.
-local function write_faulty(rule, conn, bytes, timeout)
-  local head_end = bytes:find("\r\n\r\n", 1, true)
-  local head, body = bytes:sub(1, head_end + 1), bytes:sub(head_end + 4)
+local function send_answer(rule, conn, head, length, next_piece, chunked, max_body, timeout)
   if rule.delay_response then net.sleep(rule.delay_response / 1000) end
-  local keep = true
-  if rule.wrong_length then
-    local n = math.max(0, #body + rule.wrong_length)
-    head = head:gsub("\r\n[Cc]ontent%-[Ll]ength: %d+", "\r\nContent-Length: " .. n)
-    keep = false   -- the bytes no longer frame a message: the client learns it at the close
-  end
-  if rule.break_chunked then
-    head = head:gsub("\r\n[Cc]ontent%-[Ll]ength: %d+", "\r\nTransfer-Encoding: chunked")
-    local half = #body // 2
-    body = (half > 0 and ("%x\r\n%s\r\n"):format(half, body:sub(1, half)) or "") .. "zz\r\n" .. body:sub(half + 1)
-    keep = false
-  end
-  if rule.abort_after then
-    body = body:sub(1, rule.abort_after)
-    keep = false
-  end
-  if not conn:write(head .. "\r\n", timeout) then return false end
-  if rule.drip then
-    local n, every = rule.drip.bytes, rule.drip.every / 1000
-    for i = 1, #body, n do
-      if i > 1 and every > 0 then net.sleep(every) end
-      if not conn:write(body:sub(i, i + n - 1), timeout) then return false end
+  head = head:gsub("\r\n[Cc]ontent%-[Ll]ength:[^\r]*", "")
+  if rule.wrong_length and not length then
+    local parts, n = {}, 0
+    while true do
+      local data, err = next_piece()
+      if not data then
+        if err then return false end
+        break
+      end
+      n = n + #data
+      if n > max_body then return false end
+      parts[#parts + 1] = data
     end
-  elseif #body > 0 and not conn:write(body, timeout) then
-    return false
+    local body = table.concat(parts)
+    length = #body
+    next_piece = function() local b = body body = nil return b end
   end
+  local keep, chunk = true, false
+  local framing
+  if rule.break_chunked then
+    framing, keep = "Transfer-Encoding: chunked", false
+  elseif rule.wrong_length then
+    -- the bytes no longer frame a message: the client learns it at the close
+    framing, keep = "Content-Length: " .. math.max(0, length + rule.wrong_length), false
+  elseif length then
+    framing = "Content-Length: " .. length
+  elseif chunked then
+    framing, chunk = "Transfer-Encoding: chunked", true
+  else
+    framing, keep = nil, false   -- the end of the body is the close
+  end
+  if rule.abort_after then keep = false end
+  if not keep and not head:lower():find("\r\nconnection:[^\r]*close") then
+    head = head .. "\r\nConnection: close"
+  end
+  if not conn:write(head .. (framing and "\r\n" .. framing or "") .. "\r\n\r\n", timeout) then return false end
+  local sent, first = 0, true
+  local drip = rule.drip
+  local function put(bytes)
+    if not drip then return bytes == "" or conn:write(bytes, timeout) end
+    local n, every = drip.bytes, drip.every / 1000
+    for i = 1, #bytes, n do
+      if (i > 1 or not first) and every > 0 then net.sleep(every) end
+      if not conn:write(bytes:sub(i, i + n - 1), timeout) then return false end
+      first = false
+    end
+    return true
+  end
+  while true do
+    local data, err = next_piece()
+    if not data then
+      if err then return false end   -- the upstream failed mid-body: the client sees it cut short
+      break
+    end
+    local last = rule.abort_after and sent + #data >= rule.abort_after
+    if last then data = data:sub(1, rule.abort_after - sent) end
+    local out = data
+    if rule.break_chunked then
+      if sent == 0 then
+        local half = #data // 2
+        out = (half > 0 and ("%x\r\n%s\r\n"):format(half, data:sub(1, half)) or "") .. "zz\r\n" .. data:sub(half + 1)
+      end
+    elseif chunk and #data > 0 then
+      out = ("%x\r\n"):format(#data) .. data .. "\r\n"
+    end
+    if not put(out) or last then return false end   -- (abort_after: then the close)
+    sent = sent + #data
+  end
+  if chunk and not put("0\r\n\r\n") then return false end
   return keep
 end
 
--- Apply rule to a response being made (res) by forward(req, res).
+-- The answer's bytes (a handler's, or a rule's status), written as the rule says.
+local function write_faulty(rule, conn, bytes, timeout)
+  local head_end = bytes:find("\r\n\r\n", 1, true)
+  local body = bytes:sub(head_end + 4)
+  local next_piece = function() local b = body body = nil return b end
+  return send_answer(rule, conn, bytes:sub(1, head_end - 1), #body, next_piece, false, math.huge, timeout)
+end
+
+local function has_body_action(rule)
+  return rule.delay_response or rule.drip or rule.abort_after or rule.break_chunked or rule.wrong_length
+end
+
+-- Apply rule to a response being made (res) by forward(req, res). A
+-- forward that leaves the body on the upstream connection (res._stream: the
+-- proxy's) has it streamed through, the rule's body actions on the stream.
 local function serve_with(st, forward, req, res)
   local rule = pick(st, req)
-  if not rule then return forward(req, res) end
+  if not rule then
+    local status, body, headers = forward(req, res)
+    if res._stream then res.writer = res._stream.writer(NO_RULE) end
+    return status, body, headers
+  end
   if rule.delay then net.sleep(rule.delay / 1000) end
   if rule.status then
     res.status_code = rule.status
@@ -180,7 +250,9 @@ local function serve_with(st, forward, req, res)
   end
   for k, v in pairs(rule.set_headers or {}) do res.headers:set(k, v) end
   for _, k in ipairs(rule.remove_headers or {}) do res.headers:del(k) end
-  if rule.delay_response or rule.drip or rule.abort_after or rule.break_chunked or rule.wrong_length then
+  if res._stream and not rule.status then
+    res.writer = res._stream.writer(rule)
+  elseif has_body_action(rule) then
     res.writer = function(conn, bytes, timeout) return write_faulty(rule, conn, bytes, timeout) end
   end
 end
@@ -222,7 +294,9 @@ local function copy_end_to_end(src, dst)
 end
 
 -- proxy{ listen = "127.0.0.1:0", upstream = "host:port", rules = {...}, seed,
---        timeout = 30 } -> a reverse proxy with faults | nil, err
+--        timeout = 30, max_body } -> a reverse proxy with faults | nil, err.
+-- Answers are streamed through as they come; max_body (64 MiB) bounds only
+-- a body of unknown length that wrong_length must measure first.
 function M.proxy(opts)
   if type(opts) ~= "table" or type(opts.upstream) ~= "string" then
     error("netharness.fault.http: proxy{ upstream = \"host:port\", rules = {...} }: upstream is required", 2)
@@ -231,21 +305,82 @@ function M.proxy(opts)
   local st = new_state(opts.rules or {}, seed)
   local ln, err = net.listen("tcp", opts.listen or "127.0.0.1:0")
   if not ln then return nil, err end
-  local client = http.new_client{ timeout = opts.timeout or 30 }
+  local timeout = opts.timeout or 30
+  local max_body = opts.max_body or 64 << 20
   local base = "http://" .. opts.upstream
+  local read_opts = http.read_options{ timeout = timeout }
+  -- Upstream connections kept alive between requests, the most recent last.
+  local idle, IDLE_MAX = {}, 64
+  local function release(c, reusable)
+    if reusable and #idle < IDLE_MAX then idle[#idle + 1] = c else c:close() end
+  end
+
+  -- Send the request upstream and read the answer's head, on a kept
+  -- connection (tried again on a fresh one if the upstream had closed it)
+  -- or a new one: the connection and the answer, or nil, err.
+  local function exchange(bytes, upreq)
+    for _ = 1, 2 do
+      local c = table.remove(idle)
+      local reused = c ~= nil
+      if not c then
+        local derr
+        c, derr = net.dial("tcp", opts.upstream, timeout)
+        if not c then return nil, derr end
+      end
+      local ok, werr = c:write(bytes, timeout)
+      local up, rerr
+      if ok then
+        repeat -- 1xx answers are interim (RFC 9110 15.2)
+          up, rerr = wire.read_response_head(c, upreq, read_opts)
+        until not up or up.status_code >= 200 or up.status_code == 101
+      else
+        rerr = werr
+      end
+      if up then return c, up end
+      c:close()
+      local gone = rerr == net.EOF or (type(rerr) == "table" and (rerr.code == "ECONNRESET" or rerr.code == "EPIPE"))
+      if not (reused and gone) then return nil, rerr end
+    end
+  end
+
+  -- Forward req; the answer's head goes into res and its body stays on the
+  -- upstream connection, streamed to the client by res._stream.writer(rule)
+  -- (never held whole: a 60 MiB answer costs a piece at a time).
   local function forward(req, res)
-    local headers = http.new_header()
-    copy_end_to_end(req.headers, headers)
-    local up, uerr = client:request{ method = req.method, url = base .. req.target, headers = headers,
-                                     body = req.body ~= "" and req.body or nil }
-    if not up then
+    local target = req.target
+    if target:sub(1, 1) ~= "/" then   -- absolute-form: the upstream gets the origin form
+      target = (req.url.path or "/") .. (req.url.query and ("?" .. req.url.query) or "")
+    end
+    local upreq, rerr = http.new_request(req.method, base .. target, req.body ~= "" and req.body or nil)
+    if not upreq then
+      res.status_code, res.body = 400, "bad request: " .. tostring(rerr) .. "\n"
+      return
+    end
+    copy_end_to_end(req.headers, upreq.headers)
+    local c, up = exchange(http.format_request(upreq), upreq)
+    if not c then
       res.status_code = 502
-      res.body = "bad gateway: " .. tostring(uerr) .. "\n"
+      res.body = "bad gateway: " .. tostring(up) .. "\n"
       return
     end
     res.status_code = up.status_code
-    res.body = up.body or ""
     copy_end_to_end(up.headers, res.headers)
+    local next_piece = up._frame and wire.body_reader(c, up, read_opts, "response") or function() return nil end
+    local length = up._frame == nil and 0 or (type(up._frame) == "number" and up._frame or nil)
+    local chunked = req.proto_minor >= 1
+    res._stream = { writer = function(rule)
+      return function(conn, bytes, wtimeout)
+        local head_end = bytes:find("\r\n\r\n", 1, true)
+        local body_allowed = req.method ~= "HEAD" and res.status_code >= 200
+          and res.status_code ~= 204 and res.status_code ~= 304
+        local blen, pieces = length, next_piece
+        if not body_allowed then blen, pieces = 0, function() return nil end end
+        local keep = send_answer(rule, conn, bytes:sub(1, head_end - 1), blen, pieces, chunked, max_body, wtimeout)
+        -- kept only when its answer was read to the end and may be followed
+        release(c, (up._frame == nil or up.body_done) and not up.close and up.status_code ~= 101)
+        return keep
+      end
+    end }
   end
   local task = net.spawn(http.serve, ln, function(req, res) return serve_with(st, forward, req, res) end)
   local p = { seed = seed }
@@ -257,7 +392,8 @@ function M.proxy(opts)
   end
   function p.close()
     ln:close()
-    client:close()
+    for _, c in ipairs(idle) do c:close() end
+    idle = {}
     -- The server sees its listener closed at the loop's next pass; wait for
     -- that where a wait can yield (not in a __close run as a task dies).
     if coroutine.isyieldable() then task:wait(1) end
