@@ -16,6 +16,7 @@
 #include "socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,10 +190,11 @@ static void flow_evict(nh_fproxy *p)
 }
 
 /* Descriptors open now: the lowest free one is a fair guess without a scan
- * of /proc, and cheap enough for a new flow. */
-static uint32_t fds_in_use(void)
+ * of /proc, and cheap enough for a new flow (the proxy's own socket is
+ * surely open to duplicate). */
+static uint32_t fds_in_use(const nh_fproxy *p)
 {
-    int fd = dup(0);
+    int fd = fcntl(p->fd >= 0 ? p->fd : 0, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         return 0;
     close(fd);
@@ -205,7 +207,7 @@ uint32_t nh_fudp_flow_limit(const nh_fproxy *p)
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
         return p->max_flows;
     /* Our own flows hold descriptors too: they count as room for flows. */
-    uint64_t used = fds_in_use(), ours = p->st.active;
+    uint64_t used = fds_in_use(p), ours = p->st.active;
     uint64_t others = used > ours ? used - ours : 0;
     uint64_t room = rl.rlim_cur > others ? (rl.rlim_cur - others) / 2 : 0;
     if (room < 1)

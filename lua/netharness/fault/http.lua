@@ -142,6 +142,7 @@ local NO_RULE = {}
 -- whether the connection may go on.
 local function send_answer(rule, conn, head, length, next_piece, chunked, max_body, timeout)
   if rule.delay_response then net.sleep(rule.delay_response / 1000) end
+  local had_length = head:find("\r\n[Cc]ontent%-[Ll]ength:") ~= nil   -- (none for 204, 304)
   head = head:gsub("\r\n[Cc]ontent%-[Ll]ength:[^\r]*", "")
   if rule.wrong_length and not length then
     local parts, n = {}, 0
@@ -167,7 +168,7 @@ local function send_answer(rule, conn, head, length, next_piece, chunked, max_bo
     -- the bytes no longer frame a message: the client learns it at the close
     framing, keep = "Content-Length: " .. math.max(0, length + rule.wrong_length), false
   elseif length then
-    framing = "Content-Length: " .. length
+    framing = (length > 0 or had_length) and "Content-Length: " .. length or nil
   elseif chunked then
     framing, chunk = "Transfer-Encoding: chunked", true
   else

@@ -188,15 +188,22 @@ function M.read_status_discard(conn, req, opts, on_bytes, keep)
   keep = keep or 0
   local t, frame, res, head_len = response_head(conn, req, opts)
   if t == nil then return nil, frame end
-  on_bytes(head_len)
   local m = t or res
-  if frame == 0 then return m.status_code, "", m.close end
+  if frame == 0 then
+    on_bytes(head_len)
+    return m.status_code, "", m.close
+  end
   if type(frame) == "number" and frame <= DISCARD_PIECE then   -- the usual answer: one read
     local body, err = conn:read_full(frame, opts.timeout)
-    if not body then return read_failed(err, "response body") end
-    on_bytes(frame)
-    return m.status_code, keep >= frame and body or body:sub(1, keep), m.close
+    if not body then
+      on_bytes(head_len)
+      return read_failed(err, "response body")
+    end
+    on_bytes(head_len + frame)
+    if keep == 0 then body = "" elseif keep < frame then body = body:sub(1, keep) end
+    return m.status_code, body, m.close
   end
+  on_bytes(head_len)
   local msg = { _frame = frame }
   local next_piece = M.body_reader(conn, msg, opts, "response")
   local kept, n = {}, 0
