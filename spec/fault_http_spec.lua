@@ -29,6 +29,20 @@ local function raw_get(addr, path, limit)
   return table.concat(parts), sizes
 end
 
+-- An upstream that serves each connection with serve(conn), raw bytes, and
+-- closes it after; its listener.
+local function raw_upstream(serve)
+  local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
+  nh.spawn(function()
+    while true do
+      local c = ln:accept()
+      if not c then return end
+      nh.spawn(function() serve(c) c:close() end)
+    end
+  end)
+  return ln
+end
+
 describe("fault.http_proxy", function()
   it("forwards requests and answers unchanged when no rule applies", function()
     S.run(function()
@@ -124,27 +138,19 @@ describe("fault.http_proxy", function()
     S.run(function()
       local piece = string.rep("z", 1000)
       -- an upstream whose answers are chunked: /endless never ends
-      local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
-      nh.spawn(function()
+      local ln = raw_upstream(function(c)
         while true do
-          local c = ln:accept()
-          if not c then return end
-          nh.spawn(function()
-            while true do
-              local head = c:read_header_block(5)
-              if not head then break end
-              local path = head:match("^%u+ (%S+)")
-              local ok = c:write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Up: 1\r\n\r\n", 5)
-              local n = path == "/endless" and math.huge or 10
-              local i = 0
-              while ok and i < n do
-                ok = c:write(("%x\r\n%s\r\n"):format(#piece, piece), 5)
-                i = i + 1
-              end
-              if not ok or not c:write("0\r\n\r\n", 5) then break end
-            end
-            c:close()
-          end)
+          local head = c:read_header_block(5)
+          if not head then break end
+          local path = head:match("^%u+ (%S+)")
+          local ok = c:write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Up: 1\r\n\r\n", 5)
+          local n = path == "/endless" and math.huge or 10
+          local i = 0
+          while ok and i < n do
+            ok = c:write(("%x\r\n%s\r\n"):format(#piece, piece), 5)
+            i = i + 1
+          end
+          if not ok or not c:write("0\r\n\r\n", 5) then break end
         end
       end)
       local p <close> = assert(fault.http_proxy{ upstream = tostring(ln:addr()), rules = {
@@ -198,19 +204,11 @@ describe("fault.http_proxy", function()
     S.run(function()
       local SIZE = 60 << 20
       local block = string.rep("x", 1 << 20)
-      local ln = assert(nh.listen("tcp", "127.0.0.1:0"))
-      nh.spawn(function()
-        while true do
-          local c = ln:accept()
-          if not c then return end
-          nh.spawn(function()
-            if c:read_header_block(5) and c:write("HTTP/1.1 200 OK\r\nContent-Length: " .. SIZE .. "\r\n\r\n", 5) then
-              for _ = 1, SIZE >> 20 do
-                if not c:write(block, 10) then break end
-              end
-            end
-            c:close()
-          end)
+      local ln = raw_upstream(function(c)
+        if c:read_header_block(5) and c:write("HTTP/1.1 200 OK\r\nContent-Length: " .. SIZE .. "\r\n\r\n", 5) then
+          for _ = 1, SIZE >> 20 do
+            if not c:write(block, 10) then break end
+          end
         end
       end)
       -- the proxy in a child: its memory is its own (and free of the ASan pass's)

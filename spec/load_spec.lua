@@ -71,7 +71,9 @@ describe("load.run", function()
       assert.are.equal(2000, open.counts.scheduled)
       assert.are.equal(2000, open.counts.success)
       local p99, p95 = open.corrected:percentile(99), open.corrected:percentile(95)
-      assert.is_true(p99 > 0.070 and p99 < 0.105, "corrected p99 " .. p99)
+      -- (the upper bound leaves room for the ASan pass's pauses: one CI run
+      -- saw 131 ms; what matters is that the stalls show, unlike below)
+      assert.is_true(p99 > 0.070 and p99 < 0.150, "corrected p99 " .. p99)
       assert.is_true(p95 > 0.035 and p95 < 0.065, "corrected p95 " .. p95)
       assert.is_true(open.corrected:max() > 0.08, "max " .. open.corrected:max())
 
