@@ -97,12 +97,14 @@ describe("fault.proxy (TCP)", function()
       assert.is_true(rtts[1] >= 50, "fastest round trip " .. rtts[1] .. " ms")
       -- Never early, and about 50 ms. How precise (p99 within 51 ms) is a
       -- timing target, so make bench holds it (case 6, a quiet machine);
-      -- here the machine's scheduling hiccups would make it a flaky test.
+      -- here the machine's scheduling hiccups would make it a flaky test
+      -- (a CI run's ASan pass saw p99 63 ms): the bounds only catch a delay
+      -- applied twice or not at all.
       local figures = ("p50 %.3f, p99 %.3f ms"):format(rtts[50], rtts[99])
-      assert.is_true(rtts[50] < 52 and rtts[99] < 60, figures)
+      assert.is_true(rtts[50] < 55 and rtts[99] < 100, figures)
       local s = p:stats()
       assert.are.equal(100, s.timed)   -- every echo waited for its time
-      assert.is_true(s.late_p50 >= 0 and s.late_p99 < 0.01, "late by " .. s.late_p99 .. " s at p99")
+      assert.is_true(s.late_p50 >= 0 and s.late_p99 < 0.05, "late by " .. s.late_p99 .. " s at p99")
       local st = s.toxics.latency_downstream
       assert.are.equal(1, st.links)
       assert.are.equal(100, st.chunks)
